@@ -1,0 +1,75 @@
+/* hakmem: a general-purpose memory allocator with a background refill thread.
+ *
+ * Two ways to use it:
+ *  - as a malloc replacement: link with -lhakmem or LD_PRELOAD=libhakmem.so; malloc, free, calloc,
+ *    realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc and
+ *    malloc_usable_size are then hakmem's;
+ *  - through the prefixed API below, which is always exported. Sanitizer builds (which own malloc)
+ *    and tests use it; it behaves exactly like the standard calls of the same name.
+ *
+ * Tuning is by HAKMEM_* environment variables, read once at start-up: see docs/configuration.md. */
+#ifndef HAKMEM_H
+#define HAKMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HAK_API __attribute__((visibility("default")))
+
+/* ---- The malloc family, prefixed ------------------------------------------------------------ */
+HAK_API void  *hak_malloc(size_t size);
+HAK_API void   hak_free(void *ptr);
+HAK_API void  *hak_calloc(size_t count, size_t size);
+HAK_API void  *hak_realloc(void *ptr, size_t size);
+HAK_API void  *hak_reallocarray(void *ptr, size_t count, size_t size);
+HAK_API int    hak_posix_memalign(void **out, size_t alignment, size_t size);
+HAK_API void  *hak_aligned_alloc(size_t alignment, size_t size);
+HAK_API void  *hak_memalign(size_t alignment, size_t size);
+HAK_API void  *hak_valloc(size_t size);
+HAK_API void  *hak_pvalloc(size_t size);
+HAK_API size_t hak_malloc_usable_size(void *ptr);
+
+/* ---- Control ------------------------------------------------------------------------------------ */
+/* Gives the calling thread's cached blocks back to the shared pool (also done at thread exit). */
+HAK_API void hak_thread_flush(void);
+/* Returns free memory to the OS now, without waiting for the purge delay. */
+HAK_API void hak_trim(void);
+
+/* Test hook: pause (1) or resume (0) the background refill thread. While paused it does no work;
+ * application threads must keep going through their synchronous refill path. */
+HAK_API void hak_refill_thread_pause(int paused);
+/* 1 if the refill thread is running in this process (it starts on first need), 0 if not. */
+HAK_API int  hak_refill_thread_running(void);
+
+/* ---- Statistics (always on; they cost nothing per operation) -------------------------------- */
+typedef struct hak_stats {
+    uint64_t bytes_mapped;          /* all memory hakmem holds mapped from the OS, bytes      */
+    uint64_t superslabs_active;     /* SuperSlabs with at least one slab in use               */
+    uint64_t superslabs_empty;      /* mapped, no slab in use (kept for reuse, maybe purged)  */
+    uint64_t superslabs_mapped_total;   /* SuperSlabs ever mapped                             */
+    uint64_t superslabs_unmapped_total; /* SuperSlabs given back with munmap                  */
+    uint64_t slabs_in_use;          /* slabs owned by a size class                            */
+    uint64_t purges;                /* madvise(MADV_DONTNEED) calls made                       */
+    uint64_t large_live;            /* large blocks handed out                                 */
+    uint64_t large_live_bytes;      /* their mapped bytes                                      */
+    uint64_t large_cached;          /* freed large mappings kept for reuse                     */
+    uint64_t large_cached_bytes;
+    uint64_t refills_ring;          /* TLS refills served from a refill-thread ring            */
+    uint64_t refills_sync;          /* TLS refills done synchronously by the application thread */
+    uint64_t daemon_wakeups;        /* times the refill thread woke up                         */
+    uint64_t daemon_batches;        /* batches the refill thread put into rings                */
+} hak_stats_t;
+
+HAK_API void hak_stats_get(hak_stats_t *out);
+/* Prints the statistics as a readable table; does not allocate through hakmem. */
+HAK_API void hak_stats_print(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_H */

@@ -1,0 +1,154 @@
+/* The entry points: hak_malloc, hak_free and the rest of the malloc family. The fast paths are
+ * inline (tls_cache.h); everything past them is a call to a cold function. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/tls_cache.h"
+
+static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc(size, 16, false); }
+
+HAK_API void *hak_malloc(size_t size) {
+    if (HAK_LIKELY(size <= HAK_TABLE_MAX)) {
+        void *p = tls_list_pop(size_class_small(size));
+        if (HAK_LIKELY(p != NULL)) return p;
+        return tls_refill_alloc(size);
+    }
+    if (size <= HAK_SMALL_MAX) {
+        void *p = tls_list_pop(size_class_of_large(size));
+        return p ? p : tls_refill_alloc(size);
+    }
+    return malloc_large(size);
+}
+
+/* ---- free ------------------------------------------------------------------------------------ */
+
+static HAK_COLD void invalid_pointer(const char *what, void *p) {
+    hak_fatal("hakmem: %s(): invalid pointer %p (not allocated by hakmem, or already freed)", what, p);
+}
+
+static HAK_NOINLINE void free_slow(void *p) {
+    if (p == NULL) return;
+    if (!large_free(p)) invalid_pointer("free", p);
+}
+
+/* The slab class of a block in a registered SuperSlab, or HAK_CLASS_NONE (header slab, free slab). */
+HAK_INLINE unsigned block_class(void *p) { return ss_of(p)->slab_class[slab_index_of(p)]; }
+
+HAK_API void hak_free(void *p) {
+    if (HAK_LIKELY(registry_contains((uintptr_t)p))) {
+        unsigned cls = block_class(p);
+        if (HAK_LIKELY(cls < HAK_NUM_CLASSES)) {
+            tls_list_push(cls, p);
+            return;
+        }
+        invalid_pointer("free", p);
+    }
+    free_slow(p);
+}
+
+HAK_API size_t hak_malloc_usable_size(void *p) {
+    if (p == NULL) return 0;
+    if (registry_contains((uintptr_t)p)) {
+        unsigned cls = block_class(p);
+        if (cls >= HAK_NUM_CLASSES) invalid_pointer("malloc_usable_size", p);
+        return hak_class_size[cls];
+    }
+    size_t n = large_usable_size(p);
+    if (n == 0) invalid_pointer("malloc_usable_size", p);
+    return n;
+}
+
+/* ---- calloc, realloc --------------------------------------------------------------------------- */
+
+HAK_API void *hak_calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > HAK_SMALL_MAX) return large_alloc(total, 16, true);
+    void *p = hak_malloc(total);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+HAK_API void *hak_realloc(void *p, size_t size) {
+    if (p == NULL) return hak_malloc(size);
+    size_t old = hak_malloc_usable_size(p);   /* also rejects pointers we never handed out */
+    bool old_large = !registry_contains((uintptr_t)p);
+    if (!old_large && size <= old && size > old / 2) return p;   /* same class or close: keep */
+    if (old_large && size > HAK_SMALL_MAX) {
+        void *q = large_realloc(p, size);
+        if (q) return q;
+    }
+    void *q = hak_malloc(size);
+    if (q == NULL) return NULL;                /* errno set; the old block is untouched */
+    memcpy(q, p, old < size ? old : size);
+    hak_free(p);
+    return q;
+}
+
+HAK_API void *hak_reallocarray(void *p, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc(p, total);
+}
+
+/* ---- Aligned allocation ---------------------------------------------------------------------- */
+
+static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+/* Every power of two from 16 B to 32 KiB is a size class, and a slab is 64 KiB-aligned, so a
+ * block of a power-of-two class is aligned to its size. Larger requests are large mappings. */
+static void *aligned_impl(size_t align, size_t size) {
+    if (align <= 16) return hak_malloc(size < 16 && align == 16 ? 16 : size);
+    size_t need = size > align ? size : align;
+    if (need <= HAK_SMALL_MAX) {
+        size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
+        if (pow2 <= HAK_SMALL_MAX) return hak_malloc(pow2);
+    }
+    return large_alloc(size, align, false);
+}
+
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t size) {
+    if (!is_pow2(align) || align % sizeof(void *)) return EINVAL;
+    int saved = errno;
+    void *p = aligned_impl(align, size);
+    if (!p) return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}
+
+HAK_API void *hak_aligned_alloc(size_t align, size_t size) {
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned_impl(align, size);
+}
+
+/* glibc's memalign rounds a non-power-of-two alignment up; so do we. */
+HAK_API void *hak_memalign(size_t align, size_t size) {
+    if (align > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!is_pow2(align)) align = align ? (size_t)1 << (64 - __builtin_clzll((unsigned long long)align)) : 16;
+    return aligned_impl(align, size);
+}
+
+HAK_API void *hak_valloc(size_t size) { return aligned_impl((size_t)getpagesize(), size); }
+
+HAK_API void *hak_pvalloc(size_t size) {
+    size_t pg = (size_t)getpagesize();
+    if (size > SIZE_MAX - pg) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size ? (size + pg - 1) & ~(pg - 1) : pg;
+    return aligned_impl(pg, rounded);
+}

@@ -1,0 +1,252 @@
+/* The central pool of each size class: where batches come from when a thread's list is empty and
+ * where they go when it overflows.
+ *
+ * Per class, under one mutex (`lock`):
+ *   - the transfer cache: whole batches given back, handed out again as they are (no walking);
+ *   - the partial list: the class's slabs that have blocks to give (free list or uncarved);
+ *   - producing into the class's ring (the daemon, or hak_trim draining it).
+ * Without the lock: threads dequeue from the ring (lock-free, batch_ring.h) and push chains onto
+ * the return stack (lock-free, return_stack.h), which whoever holds the lock drains.
+ * Lock order: central lock -> (superslab claim: lock-free; superslab map: ss_list_lock). */
+#include "core/internal.h"
+#include "lockfree/batch_ring.h"
+#include "lockfree/return_stack.h"
+
+#define TRANSFER_MAX 64
+
+typedef struct central {
+    pthread_mutex_t lock;
+    slab_meta_t *partial;
+    uint32_t ntransfer;
+    void *transfer[TRANSFER_MAX];
+    /* Set (relaxed) by threads that refill from this class; cleared by the daemon's idle check.
+     * Only a hint for when to drain an unused class. */
+    _Atomic uint32_t active;
+    _Atomic uint64_t refills_ring, refills_sync;   /* statistics, relaxed */
+} __attribute__((aligned(64))) central_t;
+
+static central_t central[HAK_NUM_CLASSES];
+return_stack_t hak_returns[HAK_NUM_CLASSES];
+
+/* ---- Slabs of the class (lock held) ------------------------------------------------------ */
+
+static void partial_push(central_t *c, slab_meta_t *s) {
+    s->prev = NULL;
+    s->next = c->partial;
+    if (c->partial) c->partial->prev = s;
+    c->partial = s;
+    s->in_partial = 1;
+}
+
+static void partial_remove(central_t *c, slab_meta_t *s) {
+    if (s->prev) s->prev->next = s->next;
+    else c->partial = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->in_partial = 0;
+}
+
+/* Build a chain of up to n blocks from the class's slabs, claiming new slabs as needed. */
+static uint32_t gather(unsigned cls, uint32_t n, void **out) {
+    central_t *c = &central[cls];
+    void *head = NULL, **tailp = &head;
+    uint32_t got = 0;
+    while (got < n) {
+        slab_meta_t *s = c->partial;
+        if (!s) {
+            if (!(s = slab_claim(cls))) break;
+            partial_push(c, s);
+        }
+        for (; got < n && s->free; got++) {
+            void *b = s->free;
+            s->free = block_next(b);
+            s->nfree--;
+            *tailp = b;
+            tailp = (void **)b;
+        }
+        if (got < n && s->carved < s->capacity) {
+            char *base = slab_base(ss_of_meta(s), s->index);
+            for (; got < n && s->carved < s->capacity; got++) {
+                void *b = base + (size_t)s->carved++ * s->block_size;
+                *tailp = b;
+                tailp = (void **)b;
+            }
+        }
+        if (!s->free && s->carved == s->capacity) partial_remove(c, s);
+    }
+    *tailp = NULL;
+    *out = head;
+    return got;
+}
+
+/* Return one block to its slab; true if that emptied the slab's SuperSlab. */
+static bool block_to_slab(central_t *c, void *b) {
+    slab_meta_t *s = slab_of(b);
+    block_set_next(b, s->free);
+    s->free = b;
+    s->nfree++;
+    if (s->nfree == s->carved) {
+        if (s->in_partial) partial_remove(c, s);
+        return slab_release(s);
+    }
+    if (!s->in_partial) partial_push(c, s);
+    return false;
+}
+
+static bool chain_to_slabs(central_t *c, void *head) {
+    bool emptied = false;
+    while (head) {
+        void *next = block_next(head);
+        emptied |= block_to_slab(c, head);
+        head = next;
+    }
+    return emptied;
+}
+
+/* A whole batch: into the ring (if asked and below the high watermark), the transfer cache, or
+ * back to its slabs. */
+static bool stash_batch(unsigned cls, void *batch, bool to_ring) {
+    central_t *c = &central[cls];
+    if (to_ring && batch_ring_count(cls) < (unsigned)hak_opt.ring_high && batch_ring_push(cls, batch))
+        return false;
+    if (c->ntransfer < (uint32_t)hak_opt.transfer_batches) {
+        c->transfer[c->ntransfer++] = batch;
+        return false;
+    }
+    return chain_to_slabs(c, batch);
+}
+
+/* Drain the return stack: cut the chain into batches (each pushed chain is one batch long). */
+static bool drain_returns(unsigned cls, bool to_ring) {
+    void *chain = return_stack_take(cls);
+    uint32_t per = hak_class_batch[cls];
+    bool emptied = false;
+    while (chain) {
+        void *head = chain, *tail = chain;
+        uint32_t n = 1;
+        while (n < per && block_next(tail)) { tail = block_next(tail); n++; }
+        chain = block_next(tail);
+        block_set_next(tail, NULL);
+        emptied |= n == per ? stash_batch(cls, head, to_ring) : chain_to_slabs(&central[cls], head);
+    }
+    return emptied;
+}
+
+/* After an unlock: with no daemon to purge later, trim wholly empty SuperSlabs now, keeping one
+ * unpurged so that a program cycling through allocate-all/free-all does not fault every time. */
+static void after_emptied(bool emptied) {
+    if (emptied && !daemon_enabled()) superslab_purge(0, true, 1);
+}
+
+/* ---- Entry points ----------------------------------------------------------------------- */
+
+static void mark_active(central_t *c) {
+    if (!atomic_load_explicit(&c->active, memory_order_relaxed))
+        atomic_store_explicit(&c->active, 1, memory_order_relaxed);
+}
+
+uint32_t central_refill(unsigned cls, void **out) {
+    central_t *c = &central[cls];
+    uint32_t n;
+    mark_active(c);
+    pthread_mutex_lock(&c->lock);
+    bool emptied = drain_returns(cls, false);
+    if (c->ntransfer) {
+        *out = c->transfer[--c->ntransfer];
+        n = hak_class_batch[cls];
+    } else {
+        n = gather(cls, hak_class_batch[cls], out);
+    }
+    pthread_mutex_unlock(&c->lock);
+    atomic_fetch_add_explicit(&c->refills_sync, 1, memory_order_relaxed);
+    after_emptied(emptied);
+    return n;
+}
+
+void central_note_ring_refill(unsigned cls) {
+    central_t *c = &central[cls];
+    mark_active(c);
+    atomic_fetch_add_explicit(&c->refills_ring, 1, memory_order_relaxed);
+}
+
+void central_give_back(unsigned cls, void *head, uint32_t n) {
+    central_t *c = &central[cls];
+    pthread_mutex_lock(&c->lock);
+    bool emptied = n == hak_class_batch[cls] ? stash_batch(cls, head, false) : chain_to_slabs(c, head);
+    pthread_mutex_unlock(&c->lock);
+    after_emptied(emptied);
+}
+
+bool central_wants_fill(unsigned cls) {
+    return atomic_load_explicit(&central[cls].active, memory_order_relaxed)
+        && batch_ring_count(cls) <= (unsigned)hak_opt.ring_low;
+}
+
+uint32_t central_daemon_fill(unsigned cls) {
+    central_t *c = &central[cls];
+    uint32_t made = 0, per = hak_class_batch[cls];
+    if (!atomic_load_explicit(&c->active, memory_order_relaxed)
+        && !atomic_load_explicit(&hak_returns[cls].top, memory_order_relaxed))
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    bool emptied = drain_returns(cls, true);
+    while (atomic_load_explicit(&c->active, memory_order_relaxed)
+           && batch_ring_count(cls) < (unsigned)hak_opt.ring_high) {
+        void *batch;
+        if (c->ntransfer) {
+            batch = c->transfer[--c->ntransfer];
+        } else {
+            uint32_t n = gather(cls, per, &batch);
+            if (n < per) {                       /* out of memory: give the partial chain back */
+                emptied |= chain_to_slabs(c, batch);
+                break;
+            }
+        }
+        if (!batch_ring_push(cls, batch)) {      /* cannot happen below high < size; be safe */
+            emptied |= stash_batch(cls, batch, false);
+            break;
+        }
+        made++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    after_emptied(emptied);
+    return made;
+}
+
+static bool drain_class(unsigned cls) {
+    central_t *c = &central[cls];
+    void *batch;
+    pthread_mutex_lock(&c->lock);
+    /* The ring's producer side is ours while we hold the lock; popping is allowed to anyone. */
+    bool emptied = drain_returns(cls, false);
+    while ((batch = batch_ring_pop(cls))) emptied |= chain_to_slabs(c, batch);
+    while (c->ntransfer) emptied |= chain_to_slabs(c, c->transfer[--c->ntransfer]);
+    pthread_mutex_unlock(&c->lock);
+    return emptied;
+}
+
+void central_drain(bool idle_only) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
+        central_t *c = &central[cls];
+        if (idle_only && atomic_exchange_explicit(&c->active, 0, memory_order_relaxed)) continue;
+        after_emptied(drain_class(cls));
+    }
+}
+
+void central_stats(hak_stats_t *out) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
+        out->refills_ring += atomic_load_explicit(&central[cls].refills_ring, memory_order_relaxed);
+        out->refills_sync += atomic_load_explicit(&central[cls].refills_sync, memory_order_relaxed);
+    }
+}
+
+void central_init(void) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_init(&central[cls].lock, NULL);
+}
+
+void central_atfork_prepare(void) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_lock(&central[cls].lock);
+}
+void central_atfork_parent(void) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_unlock(&central[cls].lock);
+}
+void central_atfork_child(void) { central_init(); }

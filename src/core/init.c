@@ -1,0 +1,76 @@
+/* Start-up (lazy, from the first allocation), fork handling and the exit-time statistics.
+ *
+ * Start-up allocates nothing through malloc: options come straight from `environ`, memory from
+ * mmap. Only once the allocator is ready does it call into libc for what may allocate
+ * (pthread_atfork, atexit): a malloc made from inside those is then served normally. */
+#include <sched.h>
+#include <stdlib.h>
+#include "core/tls_cache.h"
+#include "lockfree/batch_ring.h"
+#include "lockfree/rcu.h"
+
+_Atomic int hak_init_state;
+
+static void atfork_prepare(void) {
+    /* Lock order: daemon state, central (by class), superslab list, large. A thread inside any of
+     * these finishes first, so the child never inherits a held lock. */
+    daemon_atfork_prepare();
+    central_atfork_prepare();
+    superslab_atfork_prepare();
+    large_atfork_prepare();
+    hak_rcu_atfork_prepare();
+}
+
+static void atfork_parent(void) {
+    hak_rcu_atfork_parent();
+    large_atfork_parent();
+    superslab_atfork_parent();
+    central_atfork_parent();
+    daemon_atfork_parent();
+}
+
+static void atfork_child(void) {
+    hak_rcu_atfork_child();
+    large_atfork_child();
+    superslab_atfork_child();
+    central_atfork_child();
+    daemon_atfork_child();
+}
+
+void stats_at_exit(void) HAK_INTERNAL;
+
+static bool core_init(void) {
+    options_load();
+    size_class_init((uint32_t)hak_opt.refill_count);
+    central_init();
+    tls_cache_init();   /* pthread_key_create: no allocation */
+    return batch_rings_init();
+}
+
+bool hak_init_slow(void) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&hak_init_state, &expected, 1, memory_order_acquire,
+                                                memory_order_acquire)) {
+        if (!core_init()) {
+            atomic_store_explicit(&hak_init_state, 0, memory_order_release);
+            return false;
+        }
+        atomic_store_explicit(&hak_init_state, 2, memory_order_release);
+        /* From here on a nested malloc is served normally. */
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        if (hak_opt.stats) atexit(stats_at_exit);
+        if (hak_opt.verbose) options_print();
+        return true;
+    }
+    /* Another thread is initialising (core_init makes no call that could come back here). */
+    while (atomic_load_explicit(&hak_init_state, memory_order_acquire) == 1) sched_yield();
+    return atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2 || hak_init_slow();
+}
+
+HAK_API void hak_trim(void) {
+    if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
+    hak_thread_flush();
+    central_drain(false);
+    superslab_purge(0, false, 0);
+    large_purge(0);
+}

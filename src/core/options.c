@@ -1,0 +1,129 @@
+/* Options: one table, one row per HAKMEM_* variable (docs/configuration.md mirrors it).
+ * Read once at start-up straight from `environ` (no getenv, no allocation). Booleans take
+ * 1/0/on/off/yes/no/true/false; numbers are decimal. A bad value gives one warning line naming the
+ * variable and the value, and the default stays. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "core/internal.h"
+
+extern char **environ;
+
+hak_options_t hak_opt;
+
+typedef enum { OPT_BOOL, OPT_LONG, OPT_STATS, OPT_PATH } opt_kind_t;
+
+typedef struct option_row {
+    const char *name;
+    opt_kind_t  kind;
+    long       *value;
+    long        def, min, max;
+    const char *effect;
+} option_row_t;
+
+static option_row_t options[] = {
+    { "HAKMEM_TINY_REFILL_COUNT", OPT_LONG, &hak_opt.refill_count, 32, 1, 256,
+      "blocks per refill batch for classes up to 128 B (larger classes: 8 KiB per batch, at most this many)" },
+    { "HAKMEM_TLS_CAP_BATCHES", OPT_LONG, &hak_opt.tls_cap_batches, 2, 1, 64,
+      "a thread's list per class holds at most this many batches before one goes back" },
+    { "HAKMEM_REFILL_THREAD", OPT_BOOL, &hak_opt.refill_thread, 1, 0, 1,
+      "1: a background thread keeps per-class rings of ready batches filled; 0: threads refill themselves" },
+    { "HAKMEM_RING_SIZE", OPT_LONG, &hak_opt.ring_size, 16, 4, 1024,
+      "slots per class ring (rounded up to a power of two; holds one less)" },
+    { "HAKMEM_RING_LOW", OPT_LONG, &hak_opt.ring_low, 2, 0, 1023,
+      "a ring at or below this many batches wakes the refill thread" },
+    { "HAKMEM_RING_HIGH", OPT_LONG, &hak_opt.ring_high, 6, 1, 1023,
+      "the refill thread fills a ring up to this many batches (clamped to the ring's capacity)" },
+    { "HAKMEM_PURGE_DELAY_MS", OPT_LONG, &hak_opt.purge_delay_ms, 500, 0, 3600000,
+      "free slabs, empty SuperSlabs and cached large mappings idle this long are returned to the OS" },
+    { "HAKMEM_RETAIN_MB", OPT_LONG, &hak_opt.retain_mb, 16, 0, 1 << 20,
+      "empty (purged) SuperSlabs kept mapped for reuse up to this many MiB; beyond, unmapped" },
+    { "HAKMEM_LARGE_CACHE_MB", OPT_LONG, &hak_opt.large_cache_mb, 64, 0, 1 << 20,
+      "freed large mappings kept for reuse, in MiB" },
+    { "HAKMEM_TRANSFER_BATCHES", OPT_LONG, &hak_opt.transfer_batches, 16, 0, 64,
+      "whole batches kept per class in the central pool before blocks go back to their slabs" },
+    { "HAKMEM_VERBOSE", OPT_BOOL, &hak_opt.verbose, 0, 0, 1,
+      "1: print the effective settings once at start-up" },
+    { "HAKMEM_STATS", OPT_STATS, &hak_opt.stats, 0, 0, 2,
+      "1: print statistics as a table to stderr at exit; json: as one JSON object" },
+    { "HAKMEM_STATS_FILE", OPT_PATH, NULL, 0, 0, 0,
+      "write the exit statistics to this file instead of stderr" },
+};
+
+#define NUM_OPTIONS (sizeof options / sizeof options[0])
+
+static const char *env_lookup(const char *name) {
+    size_t len = strlen(name);
+    if (!environ) return NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+    return NULL;
+}
+
+static bool parse_bool(const char *s, long *out) {
+    static const char *const yes[] = { "1", "on", "yes", "true" }, *const no[] = { "0", "off", "no", "false" };
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return true; }
+        if (strcasecmp(s, no[i]) == 0) { *out = 0; return true; }
+    }
+    return false;
+}
+
+static bool parse_long(const char *s, long min, long max, long *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_row(const option_row_t *row, const char *s) {
+    switch (row->kind) {
+    case OPT_BOOL: return parse_bool(s, row->value);
+    case OPT_LONG: return parse_long(s, row->min, row->max, row->value);
+    case OPT_STATS:
+        if (strcasecmp(s, "json") == 0) { *row->value = 2; return true; }
+        return parse_bool(s, row->value);
+    case OPT_PATH:
+        if (strlen(s) >= sizeof hak_opt.stats_file) return false;
+        strcpy(hak_opt.stats_file, s);
+        return true;
+    }
+    return false;
+}
+
+void options_load(void) {
+    for (size_t i = 0; i < NUM_OPTIONS; i++) {
+        option_row_t *row = &options[i];
+        if (row->value) *row->value = row->def;
+        const char *s = env_lookup(row->name);
+        if (s && !parse_row(row, s)) {
+            if (row->value) *row->value = row->def;
+            if (row->kind == OPT_LONG)
+                hak_message("hakmem: warning: invalid %s='%s' (expected %ld..%ld); using %ld",
+                            row->name, s, row->min, row->max, row->def);
+            else
+                hak_message("hakmem: warning: invalid %s='%s'; using the default", row->name, s);
+        }
+    }
+    /* Settings that depend on each other: the ring holds size-1 entries, high <= capacity. */
+    long ring = 4;
+    while (ring < hak_opt.ring_size) ring <<= 1;
+    hak_opt.ring_size = ring;
+    if (hak_opt.ring_high > ring - 1) hak_opt.ring_high = ring - 1;
+    if (hak_opt.ring_low >= hak_opt.ring_high) hak_opt.ring_low = hak_opt.ring_high - 1;
+}
+
+void options_print(void) {
+    hak_message("hakmem: settings (see docs/configuration.md):");
+    for (size_t i = 0; i < NUM_OPTIONS; i++) {
+        const option_row_t *row = &options[i];
+        if (row->kind == OPT_PATH)
+            hak_message("  %-26s %s", row->name, hak_opt.stats_file[0] ? hak_opt.stats_file : "(stderr)");
+        else if (row->kind == OPT_STATS)
+            hak_message("  %-26s %s", row->name, *row->value == 2 ? "json" : *row->value ? "1" : "0");
+        else
+            hak_message("  %-26s %ld", row->name, *row->value);
+    }
+}

@@ -1,0 +1,86 @@
+/* The OS layer: every mmap, munmap, madvise and mremap hakmem makes, plus messages to stderr
+ * written with write(2) (stdio may allocate). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "core/internal.h"
+
+_Atomic uint64_t hak_bytes_mapped;
+_Atomic uint64_t hak_purges;
+
+void *os_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    atomic_fetch_add_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
+    return p;
+}
+
+/* Over-map by `align`, then unmap the unaligned head and the tail. */
+void *os_map_aligned(size_t size, size_t align) {
+    if (align <= (size_t)getpagesize()) return os_map(size);
+    if (size + align < size) return NULL;
+    char *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *aligned = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(aligned - raw), tail = align - head;
+    if (head) munmap(raw, head);
+    if (tail) munmap(aligned + size, tail);
+    atomic_fetch_add_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
+    return aligned;
+}
+
+void os_unmap(void *p, size_t size) {
+    if (munmap(p, size) != 0) hak_fatal("hakmem: munmap(%p, %zu) failed: errno %d", p, size, errno);
+    atomic_fetch_sub_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
+}
+
+void os_purge(void *p, size_t size) {
+    madvise(p, size, MADV_DONTNEED);
+    atomic_fetch_add_explicit(&hak_purges, 1, memory_order_relaxed);
+}
+
+void *os_remap(void *p, size_t old_size, size_t new_size) {
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) return NULL;
+    if (new_size > old_size)
+        atomic_fetch_add_explicit(&hak_bytes_mapped, new_size - old_size, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&hak_bytes_mapped, old_size - new_size, memory_order_relaxed);
+    return q;
+}
+
+uint64_t os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void vmessage(const char *fmt, va_list ap) {
+    char buf[512];
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    if (n < 0) return;
+    if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t unused = write(STDERR_FILENO, buf, (size_t)n);
+    (void)unused;
+}
+
+void hak_message(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+}
+
+_Noreturn void hak_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    abort();
+}

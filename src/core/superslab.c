@@ -1,0 +1,207 @@
+/* SuperSlabs: 2 MiB regions aligned to their size, split into 64 KiB slabs that size classes claim
+ * and release; mapping, purging (madvise) and retiring (munmap after an RCU grace period).
+ *
+ * Concurrency:
+ *  - The list of SuperSlabs is changed only under ss_list_lock (mapping, unlinking). Slab
+ *    claimers walk it without a lock inside an RCU read-side section, following `next` with
+ *    acquire loads (a new SuperSlab is fully initialised before the release store links it).
+ *  - A slab belongs to whoever cleared its bit in free_mask. Claimers, the purger and the retirer
+ *    all take bits with atomic RMWs, so exactly one of them owns a slab at a time.
+ *  - Retiring takes every bit of an empty SuperSlab at once (CAS from "all free" to 0), so no
+ *    claimer can get a slab of it; it is then unlinked and its registry bit cleared, and only after
+ *    a grace period (no claimer still holds a pointer from its walk) is it unmapped. */
+#include <string.h>
+#include "core/internal.h"
+#include "lockfree/rcu.h"
+
+static pthread_mutex_t ss_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(superslab_t *) ss_head;
+static _Atomic uint64_t ss_mapped_total, ss_unmapped_total;
+_Atomic int hak_purge_pending;
+
+/* ---- Claiming ----------------------------------------------------------------------------------- */
+
+static int claim_free_bit(superslab_t *ss) {
+    uint64_t m = atomic_load_explicit(&ss->free_mask, memory_order_relaxed);
+    while (m) {
+        uint64_t bit = m & (~m + 1);
+        if (atomic_compare_exchange_weak_explicit(&ss->free_mask, &m, m & ~bit, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return __builtin_ctzll(bit);
+    }
+    return -1;
+}
+
+static superslab_t *superslab_map(void) {
+    superslab_t *ss = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (!ss) return NULL;
+    ss->magic = HAK_SS_MAGIC;
+    memset(ss->slab_class, HAK_CLASS_NONE, sizeof ss->slab_class);
+    for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].index = (uint8_t)i;
+    /* Slab 1 goes to the caller; nobody else can see this SuperSlab yet. */
+    atomic_store_explicit(&ss->free_mask, HAK_SS_ALL_FREE & ~2ull, memory_order_relaxed);
+    atomic_store_explicit(&ss->purged_mask, HAK_SS_ALL_FREE & ~2ull, memory_order_relaxed); /* untouched */
+    registry_set((uintptr_t)ss, true);
+
+    pthread_mutex_lock(&ss_list_lock);
+    _Atomic(superslab_t *) *link = &ss_head;
+    superslab_t *cur;
+    while ((cur = atomic_load_explicit(link, memory_order_relaxed))) link = &cur->next;
+    atomic_store_explicit(link, ss, memory_order_release);   /* publish the initialised header */
+    pthread_mutex_unlock(&ss_list_lock);
+    atomic_fetch_add_explicit(&ss_mapped_total, 1, memory_order_relaxed);
+    return ss;
+}
+
+slab_meta_t *slab_claim(unsigned cls) {
+    superslab_t *ss;
+    int idx = -1;
+    hak_rcu_read_lock();
+    for (ss = atomic_load_explicit(&ss_head, memory_order_acquire); ss;
+         ss = atomic_load_explicit(&ss->next, memory_order_acquire))
+        if ((idx = claim_free_bit(ss)) >= 0) break;
+    hak_rcu_read_unlock();
+    /* Our slab keeps its SuperSlab from being retired now that we left the read-side section. */
+    if (idx < 0) {
+        if (!(ss = superslab_map())) return NULL;
+        idx = 1;
+    }
+    atomic_fetch_and_explicit(&ss->purged_mask, ~(1ull << idx), memory_order_relaxed);
+    slab_meta_t *m = &ss->slabs[idx];
+    m->block_size = hak_class_size[cls];
+    m->capacity = (uint32_t)(HAK_SLAB_SIZE / m->block_size);
+    m->carved = 0;
+    m->free = NULL;
+    m->nfree = 0;
+    m->in_partial = 0;
+    m->cls = (uint8_t)cls;
+    ss->slab_class[idx] = (uint8_t)cls;
+    return m;
+}
+
+bool slab_release(slab_meta_t *m) {
+    superslab_t *ss = ss_of_meta(m);
+    uint64_t bit = 1ull << m->index, now = os_now_ms();
+    ss->slab_class[m->index] = HAK_CLASS_NONE;   /* a stale free() into this slab is then caught */
+    atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
+    uint64_t old = atomic_fetch_or_explicit(&ss->free_mask, bit, memory_order_release);
+    atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
+    if ((old | bit) != HAK_SS_ALL_FREE) return false;
+    atomic_store_explicit(&ss->empty_since_ms, now, memory_order_relaxed);
+    return true;
+}
+
+/* ---- Purging and retiring ------------------------------------------------------------------ */
+
+/* madvise the owned slabs of ss in contiguous runs. */
+static void purge_owned(superslab_t *ss, uint64_t owned) {
+    while (owned) {
+        int first = __builtin_ctzll(owned);
+        int len = __builtin_ctzll(~(owned >> first));
+        if (first + len > 64) len = 64 - first;
+        os_purge(slab_base(ss, (unsigned)first), (size_t)len << HAK_SLAB_SHIFT);
+        owned &= ~(len == 64 ? ~0ull : (((1ull << len) - 1) << first));
+    }
+}
+
+static uint64_t purge_candidates(superslab_t *ss, uint64_t now, uint64_t min_age_ms) {
+    uint64_t m = atomic_load_explicit(&ss->free_mask, memory_order_relaxed)
+               & ~atomic_load_explicit(&ss->purged_mask, memory_order_relaxed);
+    uint64_t cand = 0;
+    for (uint64_t left = m; left; left &= left - 1) {
+        int i = __builtin_ctzll(left);
+        if (now - atomic_load_explicit(&ss->slabs[i].freed_at_ms, memory_order_relaxed) >= min_age_ms)
+            cand |= 1ull << i;
+    }
+    return cand;
+}
+
+static void purge_superslab(superslab_t *ss, uint64_t cand) {
+    /* Take the candidates that are still free; a claimer may have beaten us to some. */
+    uint64_t owned = atomic_fetch_and_explicit(&ss->free_mask, ~cand, memory_order_acquire) & cand;
+    if (!owned) return;
+    purge_owned(ss, owned);
+    atomic_fetch_or_explicit(&ss->purged_mask, owned, memory_order_relaxed);
+    atomic_fetch_or_explicit(&ss->free_mask, owned, memory_order_release);
+}
+
+static bool superslab_is_empty(superslab_t *ss) {
+    return atomic_load_explicit(&ss->free_mask, memory_order_relaxed) == HAK_SS_ALL_FREE;
+}
+
+#define MAX_RETIRE_PER_PASS 64
+
+/* Unlink empty, purged SuperSlabs beyond the retained amount. Called with ss_list_lock held.
+ * Returns how many went into `victims`. */
+static int unlink_excess(superslab_t **victims) {
+    uint64_t keep = ((uint64_t)hak_opt.retain_mb << 20) / HAK_SS_SIZE, kept = 0;
+    int n = 0;
+    _Atomic(superslab_t *) *link = &ss_head;
+    superslab_t *ss;
+    while ((ss = atomic_load_explicit(link, memory_order_relaxed))) {
+        superslab_t *next = atomic_load_explicit(&ss->next, memory_order_relaxed);
+        bool purged = (atomic_load_explicit(&ss->purged_mask, memory_order_relaxed) & HAK_SS_ALL_FREE)
+                      == HAK_SS_ALL_FREE;
+        if (superslab_is_empty(ss) && purged && kept++ >= keep && n < MAX_RETIRE_PER_PASS) {
+            uint64_t expect = HAK_SS_ALL_FREE;
+            if (atomic_compare_exchange_strong_explicit(&ss->free_mask, &expect, 0, memory_order_acquire,
+                                                        memory_order_relaxed)) {
+                atomic_store_explicit(link, next, memory_order_release);
+                registry_set((uintptr_t)ss, false);
+                victims[n++] = ss;
+                continue;
+            }
+        }
+        link = &ss->next;
+    }
+    return n;
+}
+
+void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) {
+    superslab_t *victims[MAX_RETIRE_PER_PASS];
+    uint64_t now = os_now_ms();
+    atomic_store_explicit(&hak_purge_pending, 0, memory_order_relaxed);
+    pthread_mutex_lock(&ss_list_lock);
+    unsigned hot = 0;
+    bool pending = false;
+    for (superslab_t *ss = atomic_load_explicit(&ss_head, memory_order_relaxed); ss;
+         ss = atomic_load_explicit(&ss->next, memory_order_relaxed)) {
+        if (only_empty && !superslab_is_empty(ss)) continue;
+        uint64_t cand = purge_candidates(ss, now, min_age_ms);
+        if (!cand) {
+            if (atomic_load_explicit(&ss->free_mask, memory_order_relaxed)
+                & ~atomic_load_explicit(&ss->purged_mask, memory_order_relaxed))
+                pending = true;   /* free but too young: look again later */
+            continue;
+        }
+        if (only_empty && hot++ < keep_hot) continue;
+        purge_superslab(ss, cand);
+    }
+    int n = unlink_excess(victims);
+    pthread_mutex_unlock(&ss_list_lock);
+    if (pending) atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
+    if (n == 0) return;
+    hak_rcu_synchronize();   /* no claimer still walks through a victim */
+    for (int i = 0; i < n; i++) os_unmap(victims[i], HAK_SS_SIZE);
+    atomic_fetch_add_explicit(&ss_unmapped_total, (uint64_t)n, memory_order_relaxed);
+}
+
+/* ---- Statistics and fork ---------------------------------------------------------------------- */
+
+void superslab_stats(hak_stats_t *out) {
+    pthread_mutex_lock(&ss_list_lock);
+    for (superslab_t *ss = atomic_load_explicit(&ss_head, memory_order_relaxed); ss;
+         ss = atomic_load_explicit(&ss->next, memory_order_relaxed)) {
+        uint64_t used = HAK_SS_ALL_FREE & ~atomic_load_explicit(&ss->free_mask, memory_order_relaxed);
+        if (used) out->superslabs_active++;
+        else out->superslabs_empty++;
+        out->slabs_in_use += (uint64_t)__builtin_popcountll(used);
+    }
+    pthread_mutex_unlock(&ss_list_lock);
+    out->superslabs_mapped_total = atomic_load_explicit(&ss_mapped_total, memory_order_relaxed);
+    out->superslabs_unmapped_total = atomic_load_explicit(&ss_unmapped_total, memory_order_relaxed);
+}
+
+void superslab_atfork_prepare(void) { pthread_mutex_lock(&ss_list_lock); }
+void superslab_atfork_parent(void)  { pthread_mutex_unlock(&ss_list_lock); }
+void superslab_atfork_child(void)   { pthread_mutex_init(&ss_list_lock, NULL); }

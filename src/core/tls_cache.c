@@ -1,0 +1,106 @@
+/* Cold paths of the per-thread cache: refill when a list is empty, give a batch back when it
+ * passes its cap, register the thread (caps, exit destructor) and flush it at exit. */
+#include <errno.h>
+#include "core/tls_cache.h"
+#include "lockfree/batch_ring.h"
+#include "lockfree/return_stack.h"
+
+__thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec")));
+/* 0 new, 1 registered (caps set, exit destructor armed). Owning thread only. */
+static __thread int tls_registered __attribute__((tls_model("initial-exec")));
+static pthread_key_t tls_exit_key;
+
+static unsigned size_class_of(size_t size) {
+    return size <= HAK_TABLE_MAX ? size_class_small(size) : size_class_of_large(size);
+}
+
+static void thread_register(void) {
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        hak_tls.bins[c].cap = hak_class_batch[c] * (uint32_t)hak_opt.tls_cap_batches;
+    /* The key was created early, so its slot is in the thread's static array: no allocation. */
+    pthread_setspecific(tls_exit_key, &hak_tls);
+    tls_registered = 1;
+}
+
+/* Give every list back to the central pools. */
+static void tls_flush_all(void) {
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        tls_bin_t *b = &hak_tls.bins[c];
+        if (!b->head) continue;
+        void *head = b->head;
+        uint32_t n = b->count;
+        b->head = NULL;
+        b->count = 0;
+        central_give_back(c, head, n);   /* lists end in NULL: batches do, pushes prepend */
+    }
+}
+
+/* pthread key destructor: the thread is exiting. If it allocates again from a later destructor,
+ * it registers again and this runs once more (glibc repeats destructors up to 4 rounds). */
+static void thread_exit(void *arg) {
+    (void)arg;
+    tls_flush_all();
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].cap = 0;
+    tls_registered = 0;
+}
+
+void tls_cache_init(void) { pthread_key_create(&tls_exit_key, thread_exit); }
+
+static uint32_t refill_from_ring(unsigned cls, void **out) {
+    void *batch = batch_ring_pop(cls);
+    if (!batch) return 0;
+    central_note_ring_refill(cls);
+    if (batch_ring_count(cls) <= (unsigned)hak_opt.ring_low) daemon_wake();
+    *out = batch;
+    return hak_class_batch[cls];
+}
+
+void *tls_refill_alloc(size_t size) {
+    if (HAK_UNLIKELY(!hak_ensure_init())) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned cls = size_class_of(size);
+    if (HAK_UNLIKELY(!tls_registered)) thread_register();
+    void *p = tls_list_pop(cls);      /* the list may not have been empty for this class */
+    if (p) return p;
+
+    void *batch = NULL;
+    uint32_t n = daemon_enabled() ? refill_from_ring(cls, &batch) : 0;
+    if (!n) {
+        n = central_refill(cls, &batch);
+        if (!n) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        daemon_maybe_start();
+    }
+    tls_bin_t *b = &hak_tls.bins[cls];
+    b->head = block_next(batch);
+    b->count = n - 1;
+    return batch;
+}
+
+void tls_overflow(unsigned cls) {
+    tls_bin_t *b = &hak_tls.bins[cls];
+    if (HAK_UNLIKELY(!tls_registered)) {
+        thread_register();
+        if (b->count <= b->cap) return;
+    }
+    /* Detach one batch from the head: those blocks were freed last, so the walk is cheap. */
+    uint32_t per = hak_class_batch[cls];
+    void *head = b->head, *tail = head;
+    for (uint32_t i = 1; i < per; i++) tail = block_next(tail);
+    b->head = block_next(tail);
+    b->count -= per;
+    if (daemon_enabled()) {
+        if (return_stack_push(cls, head, tail) >= (uint32_t)hak_opt.ring_high) daemon_wake();
+    } else {
+        block_set_next(tail, NULL);
+        central_give_back(cls, head, per);
+    }
+}
+
+HAK_API void hak_thread_flush(void) {
+    if (atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2) tls_flush_all();
+}

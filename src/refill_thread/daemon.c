@@ -1,0 +1,176 @@
+/* The refill daemon: one background thread per process that keeps every active class's ring of
+ * ready batches between the low and high watermarks, recycles the batches threads give back,
+ * and returns idle memory to the OS after HAKMEM_PURGE_DELAY_MS.
+ *
+ * It is never needed for progress: a thread whose ring is empty refills itself (central.c).
+ * It never spins: with nothing to do it sleeps on a futex, with a timeout only while something
+ * waits to be purged.
+ *
+ * Wake-up protocol (no lost wake-ups, one load on the application side when it is awake):
+ *   daemon: seq = wake_seq; idle = 1; fence; if no work: futex_wait(&wake_seq, seq)
+ *   thread: (made work visible); fence; if idle: wake_seq++, futex_wake
+ * The two seq_cst fences order each side's store before its load (Dekker): either the thread
+ * sees idle == 1 and bumps wake_seq (then futex_wait returns at once or is woken), or the daemon's
+ * re-check sees the thread's work. */
+#define _GNU_SOURCE
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "core/internal.h"
+#include "lockfree/batch_ring.h"
+
+enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
+
+/* Start only once a process refills often enough to benefit: a short-lived command (ls, sort)
+ * should not pay for a thread. */
+#define DAEMON_START_AFTER_REFILLS 16
+
+static _Atomic int daemon_state;
+static _Atomic uint32_t sync_refills;      /* until the daemon starts */
+static _Atomic uint32_t wake_seq;
+static _Atomic int daemon_idle;
+static _Atomic int daemon_paused;
+static pthread_mutex_t daemon_lock = PTHREAD_MUTEX_INITIALIZER;   /* start/fork only */
+_Atomic uint64_t hak_daemon_wakeups, hak_daemon_batches;
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected, long timeout_ms) {
+    struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout_ms >= 0 ? &ts : NULL, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word) {
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+bool daemon_enabled(void) {
+    return atomic_load_explicit(&daemon_state, memory_order_relaxed) == DAEMON_RUNNING;
+}
+
+void daemon_wake(void) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&daemon_idle, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
+        futex_wake_all(&wake_seq);
+    }
+}
+
+/* ---- The loop ----------------------------------------------------------------------------------- */
+
+static uint32_t fill_rings(void) {
+    uint32_t made = 0;
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) made += central_daemon_fill(cls);
+    return made;
+}
+
+static bool work_waiting(void) {
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
+        if (central_wants_fill(cls)) return true;
+    return false;
+}
+
+static void purge_tick(void) {
+    uint64_t delay = (uint64_t)hak_opt.purge_delay_ms;
+    central_drain(true);                   /* classes nobody refilled from since the last tick */
+    superslab_purge(delay, false, 0);
+    large_purge(delay);
+}
+
+static void *daemon_main(void *arg) {
+    (void)arg;
+    uint64_t next_tick = os_now_ms() + (uint64_t)hak_opt.purge_delay_ms;
+    for (;;) {
+        uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
+        bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed);
+        uint32_t made = paused ? 0 : fill_rings();
+        atomic_fetch_add_explicit(&hak_daemon_batches, made, memory_order_relaxed);
+
+        uint64_t now = os_now_ms();
+        if (!paused && now >= next_tick) {
+            purge_tick();
+            next_tick = now + (uint64_t)hak_opt.purge_delay_ms / 2 + 1;
+        }
+        if (made) continue;
+
+        atomic_store_explicit(&daemon_idle, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (paused || !work_waiting()) {
+            /* Sleep until woken; wake for the purge timer only if something may need purging. */
+            long timeout = -1;
+            if (!paused && atomic_load_explicit(&hak_purge_pending, memory_order_relaxed))
+                timeout = (long)(next_tick > now ? next_tick - now : 1);
+            else if (!paused)
+                next_tick = UINT64_MAX;   /* nothing to purge: the next release re-arms the timer */
+            futex_wait(&wake_seq, seq, timeout);
+            atomic_fetch_add_explicit(&hak_daemon_wakeups, 1, memory_order_relaxed);
+            if (next_tick == UINT64_MAX) next_tick = os_now_ms() + (uint64_t)hak_opt.purge_delay_ms / 2 + 1;
+        }
+        atomic_store_explicit(&daemon_idle, 0, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* ---- Start, pause, fork ------------------------------------------------------------------------- */
+
+static void daemon_start(void) {
+    pthread_mutex_lock(&daemon_lock);
+    if (atomic_load_explicit(&daemon_state, memory_order_relaxed) != DAEMON_OFF) {
+        pthread_mutex_unlock(&daemon_lock);
+        return;
+    }
+    atomic_store_explicit(&daemon_state, DAEMON_STARTING, memory_order_relaxed);
+    /* The daemon must not take the application's signals. pthread_create allocates (stack, TLS):
+     * we hold no allocator lock here, so those nested mallocs are served normally. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t tid;
+    int rc = pthread_create(&tid, &attr, daemon_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        pthread_setname_np(tid, "hakmem-refill");
+        atomic_store_explicit(&daemon_state, DAEMON_RUNNING, memory_order_release);
+    } else {
+        /* Could not start (no memory, thread limit): stay synchronous; try again later. */
+        atomic_store_explicit(&sync_refills, 0, memory_order_relaxed);
+        atomic_store_explicit(&daemon_state, DAEMON_OFF, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&daemon_lock);
+}
+
+void daemon_maybe_start(void) {
+    int state = atomic_load_explicit(&daemon_state, memory_order_relaxed);
+    if (state == DAEMON_RUNNING) {
+        daemon_wake();
+        return;
+    }
+    if (state != DAEMON_OFF || !hak_opt.refill_thread) return;
+    if (atomic_fetch_add_explicit(&sync_refills, 1, memory_order_relaxed) + 1 >= DAEMON_START_AFTER_REFILLS)
+        daemon_start();
+}
+
+HAK_API void hak_refill_thread_pause(int paused) {
+    atomic_store_explicit(&daemon_paused, paused != 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
+    futex_wake_all(&wake_seq);
+}
+
+HAK_API int hak_refill_thread_running(void) { return daemon_enabled(); }
+
+void daemon_atfork_prepare(void) { pthread_mutex_lock(&daemon_lock); }
+void daemon_atfork_parent(void)  { pthread_mutex_unlock(&daemon_lock); }
+
+/* The child has no daemon thread: go back to synchronous refills until it starts one of its own.
+ * Batches left in the rings are still valid and get used or drained as usual. */
+void daemon_atfork_child(void) {
+    pthread_mutex_init(&daemon_lock, NULL);
+    atomic_store_explicit(&daemon_state, DAEMON_OFF, memory_order_relaxed);
+    atomic_store_explicit(&sync_refills, 0, memory_order_relaxed);
+    atomic_store_explicit(&daemon_idle, 0, memory_order_relaxed);
+}
