@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds the release build in build/ (or $HAKMEM_BUILD_DIR).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${HAKMEM_BUILD_DIR:-$root/build}
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$(nproc)"

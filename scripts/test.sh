@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, build, run the ctest suites (unit, API conformance, integration,
+# stress) on the release build, then the sanitizer builds (TSan, ASan+UBSan, fuzzer).
+# HAKMEM_SKIP_SANITIZERS=1 runs only the first part.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh"
+build=${HAKMEM_BUILD_DIR:-$root/build}
+ctest --test-dir "$build" -L 'quick|stress' --output-on-failure -j2 --timeout 300
+if [ "${HAKMEM_SKIP_SANITIZERS:-0}" != 1 ] && [ -x "$root/scripts/sanitizers.sh" ]; then
+  "$root/scripts/sanitizers.sh"
+fi
