@@ -14,9 +14,11 @@ static unsigned size_class_of(size_t size) {
     return size <= HAK_TABLE_MAX ? size_class_small(size) : size_class_of_large(size);
 }
 
+static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * (uint32_t)hak_opt.tls_cap_batches); }
+
+/* Before registration a list's room counts down from 0, so its length is -room. */
 static void thread_register(void) {
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        hak_tls.bins[c].cap = hak_class_batch[c] * (uint32_t)hak_opt.tls_cap_batches;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room += tls_cap(c);
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
     pthread_setspecific(tls_exit_key, &hak_tls);
     tls_registered = 1;
@@ -28,9 +30,9 @@ static void tls_flush_all(void) {
         tls_bin_t *b = &hak_tls.bins[c];
         if (!b->head) continue;
         void *head = b->head;
-        uint32_t n = b->count;
+        uint32_t n = (uint32_t)(tls_cap(c) - b->room);
         b->head = NULL;
-        b->count = 0;
+        b->room = tls_cap(c);
         central_give_back(c, head, n);   /* lists end in NULL: batches do, pushes prepend */
     }
 }
@@ -40,7 +42,7 @@ static void tls_flush_all(void) {
 static void thread_exit(void *arg) {
     (void)arg;
     tls_flush_all();
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].cap = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room = 0;
     tls_registered = 0;
 }
 
@@ -77,7 +79,7 @@ void *tls_refill_alloc(size_t size) {
     }
     tls_bin_t *b = &hak_tls.bins[cls];
     b->head = block_next(batch);
-    b->count = n - 1;
+    b->room = tls_cap(cls) - (int32_t)(n - 1);
     return batch;
 }
 
@@ -85,14 +87,14 @@ void tls_overflow(unsigned cls) {
     tls_bin_t *b = &hak_tls.bins[cls];
     if (HAK_UNLIKELY(!tls_registered)) {
         thread_register();
-        if (b->count <= b->cap) return;
+        if (b->room >= 0) return;
     }
     /* Detach one batch from the head: those blocks were freed last, so the walk is cheap. */
     uint32_t per = hak_class_batch[cls];
     void *head = b->head, *tail = head;
     for (uint32_t i = 1; i < per; i++) tail = block_next(tail);
     b->head = block_next(tail);
-    b->count -= per;
+    b->room += (int32_t)per;
     if (daemon_enabled()) {
         if (return_stack_push(cls, head, tail) >= (uint32_t)hak_opt.ring_high) daemon_wake();
     } else {

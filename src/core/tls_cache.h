@@ -3,7 +3,7 @@
  * cold functions declared at the bottom.
  *
  * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load and two
- * stores; a free is a registry bit test, the slab's class byte, and a push with a cap compare.
+ * stores; a free is a registry bit test, the slab's class byte, and a push with a room check.
  * No lock, no atomic read-modify-write, no system call. */
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
@@ -11,8 +11,11 @@
 
 typedef struct tls_bin {
     void    *head;
-    uint32_t count;
-    uint32_t cap;    /* 0 until the thread is registered: its first free goes the slow way */
+    /* How many more blocks the list takes before a batch goes back: the cap minus the length.
+     * Counting down to below zero makes the free check one decrement and a sign test. It is 0
+     * until the thread registers, so a new thread's first free goes the slow way. */
+    int32_t  room;
+    uint32_t unused;
 } tls_bin_t;
 
 typedef struct tls_cache {
@@ -32,7 +35,7 @@ HAK_INLINE void *tls_list_pop(unsigned cls) {
     void *p = b->head;
     if (HAK_LIKELY(p != NULL)) {
         b->head = block_next(p);
-        b->count--;
+        b->room++;
     }
     return p;
 }
@@ -41,7 +44,7 @@ HAK_INLINE void tls_list_push(unsigned cls, void *p) {
     tls_bin_t *b = &hak_tls.bins[cls];
     block_set_next(p, b->head);
     b->head = p;
-    if (HAK_UNLIKELY(++b->count > b->cap)) tls_overflow(cls);
+    if (HAK_UNLIKELY(--b->room < 0)) tls_overflow(cls);
 }
 
 /* Class of a small size (<= HAK_TABLE_MAX). Before initialisation the table is all zeros, which
