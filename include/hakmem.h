@@ -47,6 +47,9 @@ HAK_API void hak_refill_thread_pause(int paused);
 HAK_API int  hak_refill_thread_running(void);
 
 /* ---- Statistics (always on; they cost nothing per operation) -------------------------------- */
+#define HAK_STATS_CLASSES  41   /* size classes */
+#define HAK_STATS_COUNTERS 30   /* debug counters (docs/counters.md), when compiled in */
+
 typedef struct hak_stats {
     uint64_t bytes_mapped;          /* all memory hakmem holds mapped from the OS, bytes      */
     uint64_t superslabs_active;     /* SuperSlabs with at least one slab in use               */
@@ -63,9 +66,22 @@ typedef struct hak_stats {
     uint64_t refills_sync;          /* TLS refills done synchronously by the application thread */
     uint64_t daemon_wakeups;        /* times the refill thread woke up                         */
     uint64_t daemon_batches;        /* batches the refill thread put into rings                */
+    uint64_t bytes_in_superslabs;   /* bytes of SuperSlabs with at least one slab in use       */
+    uint64_t superslabs_purged;     /* empty SuperSlabs whose memory was given back (madvise)  */
+    uint32_t class_size[HAK_STATS_CLASSES];   /* block size of each class                      */
+    uint32_t class_slabs[HAK_STATS_CLASSES];  /* slabs each class owns now                      */
+    /* Debug counters: all zero unless the library was built with HAKMEM_DEBUG_COUNTERS=ON, in
+     * which case debug_counters is 1. Sums over live and exited threads; names from
+     * hak_stats_counter_name(i). */
+    int      debug_counters;
+    uint64_t counters[HAK_STATS_COUNTERS];
 } hak_stats_t;
 
 HAK_API void hak_stats_get(hak_stats_t *out);
+/* Name of debug counter i (NULL past the last): the same names as docs/counters.md. */
+HAK_API const char *hak_stats_counter_name(unsigned i);
+/* Prints the statistics as one JSON object (what HAKMEM_STATS=json prints). */
+HAK_API void hak_stats_print_json(FILE *out);
 /* Prints the statistics as a readable table; does not allocate through hakmem. */
 HAK_API void hak_stats_print(FILE *out);
 

@@ -8,6 +8,7 @@
 static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc(size, 16, false); }
 
 HAK_API void *hak_malloc(size_t size) {
+    if (HAK_COUNTERS_ON && size == 0) HAK_COUNT(malloc_zero);
     if (HAK_LIKELY(size <= HAK_TABLE_MAX)) {
         void *p = tls_list_pop(size_class_small(size));
         if (HAK_LIKELY(p != NULL)) return p;
@@ -23,11 +24,15 @@ HAK_API void *hak_malloc(size_t size) {
 /* ---- free ------------------------------------------------------------------------------------ */
 
 static HAK_COLD void invalid_pointer(const char *what, void *p) {
+    HAK_COUNT(invalid_pointer);
     hak_fatal("hakmem: %s(): invalid pointer %p (not allocated by hakmem, or already freed)", what, p);
 }
 
 static HAK_NOINLINE void free_slow(void *p) {
-    if (p == NULL) return;
+    if (p == NULL) {
+        HAK_COUNT(free_null);
+        return;
+    }
     if (!large_free(p)) invalid_pointer("free", p);
 }
 

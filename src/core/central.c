@@ -8,7 +8,8 @@
  * Without the lock: threads dequeue from the ring (lock-free, batch_ring.h) and push chains onto
  * the return stack (lock-free, return_stack.h), which whoever holds the lock drains.
  * Lock order: central lock -> (superslab claim: lock-free; superslab map: ss_list_lock). */
-#include "core/internal.h"
+#include <time.h>
+#include "core/counters.h"
 #include "lockfree/batch_ring.h"
 #include "lockfree/return_stack.h"
 
@@ -23,6 +24,7 @@ typedef struct central {
      * Only a hint for when to drain an unused class. */
     _Atomic uint32_t active;
     _Atomic uint64_t refills_ring, refills_sync;   /* statistics, relaxed */
+    uint32_t nslabs;                               /* slabs the class owns (lock) */
 } __attribute__((aligned(64))) central_t;
 
 static central_t central[HAK_NUM_CLASSES];
@@ -54,8 +56,12 @@ static uint32_t gather(unsigned cls, uint32_t n, void **out) {
         slab_meta_t *s = c->partial;
         if (!s) {
             if (!(s = slab_claim(cls))) break;
+            HAK_COUNT(slab_claimed);
+            c->nslabs++;
             partial_push(c, s);
         }
+        uint32_t before = got;
+        (void)before;   /* only the debug counters use it */
         for (; got < n && s->free; got++) {
             void *b = s->free;
             s->free = block_next(b);
@@ -63,13 +69,16 @@ static uint32_t gather(unsigned cls, uint32_t n, void **out) {
             *tailp = b;
             tailp = (void **)b;
         }
+        HAK_COUNT_N(refill_from_slab_free, got - before);
         if (got < n && s->carved < s->capacity) {
+            before = got;
             char *base = slab_base(ss_of_meta(s), s->index);
             for (; got < n && s->carved < s->capacity; got++) {
                 void *b = base + (size_t)s->carved++ * s->block_size;
                 *tailp = b;
                 tailp = (void **)b;
             }
+            HAK_COUNT_N(refill_carved, got - before);
         }
         if (!s->free && s->carved == s->capacity) partial_remove(c, s);
     }
@@ -84,8 +93,11 @@ static bool block_to_slab(central_t *c, void *b) {
     block_set_next(b, s->free);
     s->free = b;
     s->nfree++;
+    HAK_COUNT(free_block_to_slab);
     if (s->nfree == s->carved) {
         if (s->in_partial) partial_remove(c, s);
+        c->nslabs--;
+        HAK_COUNT(slab_released);
         return slab_release(s);
     }
     if (!s->in_partial) partial_push(c, s);
@@ -126,6 +138,7 @@ static bool drain_returns(unsigned cls, bool to_ring) {
         while (n < per && block_next(tail)) { tail = block_next(tail); n++; }
         chain = block_next(tail);
         block_set_next(tail, NULL);
+        HAK_COUNT(daemon_chains_drained);
         emptied |= n == per ? stash_batch(cls, head, to_ring) : chain_to_slabs(&central[cls], head);
     }
     return emptied;
@@ -147,18 +160,28 @@ static void mark_active(central_t *c) {
 uint32_t central_refill(unsigned cls, void **out) {
     central_t *c = &central[cls];
     uint32_t n;
+#if HAKMEM_DEBUG_COUNTERS
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+#endif
     mark_active(c);
     pthread_mutex_lock(&c->lock);
     bool emptied = drain_returns(cls, false);
     if (c->ntransfer) {
         *out = c->transfer[--c->ntransfer];
         n = hak_class_batch[cls];
+        HAK_COUNT(refill_from_transfer);
     } else {
         n = gather(cls, hak_class_batch[cls], out);
     }
     pthread_mutex_unlock(&c->lock);
     atomic_fetch_add_explicit(&c->refills_sync, 1, memory_order_relaxed);
     after_emptied(emptied);
+#if HAKMEM_DEBUG_COUNTERS
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    HAK_COUNT(refill_sync);
+    HAK_COUNT_N(refill_sync_ns, (t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
+#endif
     return n;
 }
 
@@ -170,6 +193,7 @@ void central_note_ring_refill(unsigned cls) {
 
 void central_give_back(unsigned cls, void *head, uint32_t n) {
     central_t *c = &central[cls];
+    HAK_COUNT(free_batch_to_central);
     pthread_mutex_lock(&c->lock);
     bool emptied = n == hak_class_batch[cls] ? stash_batch(cls, head, false) : chain_to_slabs(c, head);
     pthread_mutex_unlock(&c->lock);
@@ -236,6 +260,10 @@ void central_stats(hak_stats_t *out) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
         out->refills_ring += atomic_load_explicit(&central[cls].refills_ring, memory_order_relaxed);
         out->refills_sync += atomic_load_explicit(&central[cls].refills_sync, memory_order_relaxed);
+        pthread_mutex_lock(&central[cls].lock);
+        out->class_slabs[cls] = central[cls].nslabs;
+        pthread_mutex_unlock(&central[cls].lock);
+        out->class_size[cls] = hak_class_size[cls];
     }
 }
 

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include "core/tls_cache.h"
+#include "core/counters.h"
 #include "lockfree/batch_ring.h"
 #include "lockfree/rcu.h"
 
@@ -18,11 +19,17 @@ static void atfork_prepare(void) {
     central_atfork_prepare();
     superslab_atfork_prepare();
     large_atfork_prepare();
+#if HAKMEM_DEBUG_COUNTERS
+    counters_atfork_prepare();
+#endif
     hak_rcu_atfork_prepare();
 }
 
 static void atfork_parent(void) {
     hak_rcu_atfork_parent();
+#if HAKMEM_DEBUG_COUNTERS
+    counters_atfork_parent();
+#endif
     large_atfork_parent();
     superslab_atfork_parent();
     central_atfork_parent();
@@ -31,6 +38,9 @@ static void atfork_parent(void) {
 
 static void atfork_child(void) {
     hak_rcu_atfork_child();
+#if HAKMEM_DEBUG_COUNTERS
+    counters_atfork_child();
+#endif
     large_atfork_child();
     superslab_atfork_child();
     central_atfork_child();

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include "core/internal.h"
+#include "core/counters.h"
 
 typedef struct large_entry {
     uintptr_t addr;       /* 0 = empty slot, 1 = deleted */
@@ -137,6 +137,8 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     pthread_mutex_lock(&large_lock);
     void *p = cache_take(need, align, &got);
     pthread_mutex_unlock(&large_lock);
+    HAK_COUNT(large_alloc);
+    if (p) HAK_COUNT(large_cache_hit);
     if (p && zero) {
         memset(p, 0, need);            /* a reused mapping holds old data; fresh ones are zero */
     } else if (!p) {
@@ -156,6 +158,7 @@ bool large_free(void *p) {
     pthread_mutex_lock(&large_lock);
     large_entry_t *e = table_find((uintptr_t)p);
     if (e) {
+        HAK_COUNT(large_free);
         size_t size = e->size;
         table_remove(e);
         unmap = cache_put(p, size, &unmap_size);

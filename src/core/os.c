@@ -8,14 +8,17 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/internal.h"
+#include "core/counters.h"
 
 _Atomic uint64_t hak_bytes_mapped;
 _Atomic uint64_t hak_purges;
 
 void *os_map(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
+    if (p == MAP_FAILED) {
+        HAK_COUNT(mmap_failed);
+        return NULL;
+    }
     atomic_fetch_add_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
     return p;
 }
@@ -25,7 +28,10 @@ void *os_map_aligned(size_t size, size_t align) {
     if (align <= (size_t)getpagesize()) return os_map(size);
     if (size + align < size) return NULL;
     char *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return NULL;
+    if (raw == MAP_FAILED) {
+        HAK_COUNT(mmap_failed);
+        return NULL;
+    }
     char *aligned = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
     size_t head = (size_t)(aligned - raw), tail = align - head;
     if (head) munmap(raw, head);

@@ -1,8 +1,21 @@
-/* Always-on statistics: gathered on demand from counters the allocator keeps anyway (no cost per
- * malloc/free). Collected with the locks held, printed after they are dropped. */
+/* Statistics: the always-on figures (gathered on demand from what the allocator keeps anyway: no
+ * cost per malloc/free) and, when compiled in, the debug counters (counters.h). Everything is
+ * collected with the allocator's locks held and printed after they are dropped, so printing may
+ * allocate (stdio) without deadlocking. */
 #include <stdio.h>
 #include <string.h>
-#include "core/internal.h"
+#include "core/counters.h"
+
+_Static_assert(HAK_C_COUNT == HAK_STATS_COUNTERS, "hakmem.h HAK_STATS_COUNTERS != counter list");
+_Static_assert(HAK_NUM_CLASSES == HAK_STATS_CLASSES, "hakmem.h HAK_STATS_CLASSES != classes");
+
+static const char *const counter_names[] = {
+#define HAK_COUNTER_NAME(name, desc) #name,
+    HAK_COUNTER_LIST(HAK_COUNTER_NAME)
+#undef HAK_COUNTER_NAME
+};
+
+HAK_API const char *hak_stats_counter_name(unsigned i) { return i < HAK_C_COUNT ? counter_names[i] : NULL; }
 
 HAK_API void hak_stats_get(hak_stats_t *out) {
     memset(out, 0, sizeof *out);
@@ -10,6 +23,10 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
     out->purges = atomic_load_explicit(&hak_purges, memory_order_relaxed);
     out->daemon_wakeups = atomic_load_explicit(&hak_daemon_wakeups, memory_order_relaxed);
     out->daemon_batches = atomic_load_explicit(&hak_daemon_batches, memory_order_relaxed);
+    out->debug_counters = HAK_COUNTERS_ON;
+#if HAKMEM_DEBUG_COUNTERS
+    counters_sum(out->counters);
+#endif
     if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
     superslab_stats(out);
     large_stats(out);
@@ -17,25 +34,38 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
 }
 
 #define STATS_FIELDS(X) \
-    X(bytes_mapped) X(superslabs_active) X(superslabs_empty) X(superslabs_mapped_total) \
-    X(superslabs_unmapped_total) X(slabs_in_use) X(purges) X(large_live) X(large_live_bytes) \
-    X(large_cached) X(large_cached_bytes) X(refills_ring) X(refills_sync) X(daemon_wakeups) \
-    X(daemon_batches)
+    X(bytes_mapped) X(bytes_in_superslabs) X(superslabs_active) X(superslabs_empty) \
+    X(superslabs_purged) X(superslabs_mapped_total) X(superslabs_unmapped_total) X(slabs_in_use) \
+    X(purges) X(large_live) X(large_live_bytes) X(large_cached) X(large_cached_bytes) \
+    X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches)
 
 static void print_table(FILE *f, const hak_stats_t *s) {
     fprintf(f, "hakmem statistics\n");
 #define ROW(name) fprintf(f, "  %-28s %llu\n", #name, (unsigned long long)s->name);
     STATS_FIELDS(ROW)
 #undef ROW
+    fprintf(f, "  slabs per class (block size: slabs):");
+    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
+        if (s->class_slabs[c]) fprintf(f, " %u:%u", s->class_size[c], s->class_slabs[c]);
+    fputc('\n', f);
+    if (!s->debug_counters) return;
+    fprintf(f, "  debug counters\n");
+    for (unsigned i = 0; i < HAK_STATS_COUNTERS; i++)
+        fprintf(f, "    %-26s %llu\n", counter_names[i], (unsigned long long)s->counters[i]);
 }
 
 static void print_json(FILE *f, const hak_stats_t *s) {
-    const char *sep = "";
     fputc('{', f);
-#define FIELD(name) fprintf(f, "%s\"%s\":%llu", sep, #name, (unsigned long long)s->name), sep = ",";
+#define FIELD(name) fprintf(f, "\"%s\":%llu,", #name, (unsigned long long)s->name);
     STATS_FIELDS(FIELD)
 #undef FIELD
-    fputs("}\n", f);
+    fprintf(f, "\"classes\":[");
+    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
+        fprintf(f, "%s{\"size\":%u,\"slabs\":%u}", c ? "," : "", s->class_size[c], s->class_slabs[c]);
+    fprintf(f, "],\"debug_counters\":%s", s->debug_counters ? "{" : "null");
+    for (unsigned i = 0; s->debug_counters && i < HAK_STATS_COUNTERS; i++)
+        fprintf(f, "%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)s->counters[i]);
+    fputs(s->debug_counters ? "}}\n" : "}\n", f);
 }
 
 HAK_API void hak_stats_print(FILE *out) {
@@ -44,17 +74,21 @@ HAK_API void hak_stats_print(FILE *out) {
     print_table(out, &s);
 }
 
-void stats_at_exit(void) HAK_INTERNAL;
-void stats_at_exit(void) {
+HAK_API void hak_stats_print_json(FILE *out) {
     hak_stats_t s;
     hak_stats_get(&s);
+    print_json(out, &s);
+}
+
+void stats_at_exit(void) HAK_INTERNAL;
+void stats_at_exit(void) {
     FILE *f = hak_opt.stats_file[0] ? fopen(hak_opt.stats_file, "w") : stderr;
     if (!f) {
         hak_message("hakmem: cannot open HAKMEM_STATS_FILE '%s'", hak_opt.stats_file);
         return;
     }
-    if (hak_opt.stats == 2) print_json(f, &s);
-    else print_table(f, &s);
+    if (hak_opt.stats == 2) hak_stats_print_json(f);
+    else hak_stats_print(f);
     if (f != stderr) fclose(f);
     else fflush(f);
 }

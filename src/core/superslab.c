@@ -11,7 +11,7 @@
  *    claimer can get a slab of it; it is then unlinked and its registry bit cleared, and only after
  *    a grace period (no claimer still holds a pointer from its walk) is it unmapped. */
 #include <string.h>
-#include "core/internal.h"
+#include "core/counters.h"
 #include "lockfree/rcu.h"
 
 static pthread_mutex_t ss_list_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,6 +50,7 @@ static superslab_t *superslab_map(void) {
     atomic_store_explicit(link, ss, memory_order_release);   /* publish the initialised header */
     pthread_mutex_unlock(&ss_list_lock);
     atomic_fetch_add_explicit(&ss_mapped_total, 1, memory_order_relaxed);
+    HAK_COUNT(superslab_mapped);
     return ss;
 }
 
@@ -100,6 +101,7 @@ static void purge_owned(superslab_t *ss, uint64_t owned) {
         int len = __builtin_ctzll(~(owned >> first));
         if (first + len > 64) len = 64 - first;
         os_purge(slab_base(ss, (unsigned)first), (size_t)len << HAK_SLAB_SHIFT);
+        HAK_COUNT(superslab_purged);
         owned &= ~(len == 64 ? ~0ull : (((1ull << len) - 1) << first));
     }
 }
@@ -182,6 +184,8 @@ void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) {
     if (pending) atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
     if (n == 0) return;
     hak_rcu_synchronize();   /* no claimer still walks through a victim */
+    HAK_COUNT(grace_periods);
+    HAK_COUNT_N(superslab_retired, n);
     for (int i = 0; i < n; i++) os_unmap(victims[i], HAK_SS_SIZE);
     atomic_fetch_add_explicit(&ss_unmapped_total, (uint64_t)n, memory_order_relaxed);
 }
@@ -193,8 +197,14 @@ void superslab_stats(hak_stats_t *out) {
     for (superslab_t *ss = atomic_load_explicit(&ss_head, memory_order_relaxed); ss;
          ss = atomic_load_explicit(&ss->next, memory_order_relaxed)) {
         uint64_t used = HAK_SS_ALL_FREE & ~atomic_load_explicit(&ss->free_mask, memory_order_relaxed);
-        if (used) out->superslabs_active++;
-        else out->superslabs_empty++;
+        if (used) {
+            out->superslabs_active++;
+            out->bytes_in_superslabs += HAK_SS_SIZE;
+        } else {
+            out->superslabs_empty++;
+            if ((atomic_load_explicit(&ss->purged_mask, memory_order_relaxed) & HAK_SS_ALL_FREE) == HAK_SS_ALL_FREE)
+                out->superslabs_purged++;
+        }
         out->slabs_in_use += (uint64_t)__builtin_popcountll(used);
     }
     pthread_mutex_unlock(&ss_list_lock);

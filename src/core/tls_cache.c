@@ -6,7 +6,11 @@
 #include "lockfree/return_stack.h"
 
 __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec")));
-/* 0 new, 1 registered (caps set, exit destructor armed). Owning thread only. */
+/* Owning thread only. EXITING: our destructor ran; whatever the thread still allocates or frees
+ * during the rest of its teardown (other keys' destructors, libc's own clean-up) goes straight to
+ * the central pools, so nothing is left cached (leaked) in a dead thread and its TLS is never
+ * linked anywhere again (glibc reuses a dead thread's stack and TLS for the next thread). */
+enum { TLS_NEW, TLS_REGISTERED, TLS_EXITING };
 static __thread int tls_registered __attribute__((tls_model("initial-exec")));
 static pthread_key_t tls_exit_key;
 
@@ -18,10 +22,13 @@ static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * (
 
 /* Before registration a list's room counts down from 0, so its length is -room. */
 static void thread_register(void) {
+#if HAKMEM_DEBUG_COUNTERS
+    counters_thread_register();
+#endif
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room += tls_cap(c);
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
     pthread_setspecific(tls_exit_key, &hak_tls);
-    tls_registered = 1;
+    tls_registered = TLS_REGISTERED;
 }
 
 /* Give every list back to the central pools. */
@@ -37,24 +44,42 @@ static void tls_flush_all(void) {
     }
 }
 
-/* pthread key destructor: the thread is exiting. If it allocates again from a later destructor,
- * it registers again and this runs once more (glibc repeats destructors up to 4 rounds). */
+/* pthread key destructor: the thread is exiting. Room 0 sends every later free to tls_overflow. */
 static void thread_exit(void *arg) {
     (void)arg;
     tls_flush_all();
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room = 0;
-    tls_registered = 0;
+    tls_registered = TLS_EXITING;
+#if HAKMEM_DEBUG_COUNTERS
+    counters_thread_exit();
+#endif
 }
 
 void tls_cache_init(void) { pthread_key_create(&tls_exit_key, thread_exit); }
 
 static uint32_t refill_from_ring(unsigned cls, void **out) {
     void *batch = batch_ring_pop(cls);
-    if (!batch) return 0;
+    if (!batch) {
+        HAK_COUNT(refill_ring_empty);
+        return 0;
+    }
+    HAK_COUNT(refill_ring_hit);
     central_note_ring_refill(cls);
     if (batch_ring_count(cls) <= (unsigned)hak_opt.ring_low) daemon_wake();
     *out = batch;
     return hak_class_batch[cls];
+}
+
+/* One block from the central pool, the rest of the batch straight back. */
+static void *alloc_while_exiting(unsigned cls) {
+    void *batch;
+    uint32_t n = central_refill(cls, &batch);
+    if (!n) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (n > 1) central_give_back(cls, block_next(batch), n - 1);
+    return batch;
 }
 
 void *tls_refill_alloc(size_t size) {
@@ -63,9 +88,11 @@ void *tls_refill_alloc(size_t size) {
         return NULL;
     }
     unsigned cls = size_class_of(size);
-    if (HAK_UNLIKELY(!tls_registered)) thread_register();
+    HAK_COUNT(malloc_tls_miss);
+    if (HAK_UNLIKELY(tls_registered == TLS_EXITING)) return alloc_while_exiting(cls);
+    if (HAK_UNLIKELY(tls_registered == TLS_NEW)) thread_register();
     void *p = tls_list_pop(cls);      /* the list may not have been empty for this class */
-    if (p) return p;
+    if (p) return p;   /* (counted as a miss: the fast path did not see it) */
 
     void *batch = NULL;
     uint32_t n = daemon_enabled() ? refill_from_ring(cls, &batch) : 0;
@@ -85,7 +112,14 @@ void *tls_refill_alloc(size_t size) {
 
 void tls_overflow(unsigned cls) {
     tls_bin_t *b = &hak_tls.bins[cls];
-    if (HAK_UNLIKELY(!tls_registered)) {
+    if (HAK_UNLIKELY(tls_registered == TLS_EXITING)) {
+        void *head = b->head;
+        b->head = NULL;
+        b->room = 0;
+        central_give_back(cls, head, 0);   /* the list ends in NULL; 0: not a whole batch */
+        return;
+    }
+    if (HAK_UNLIKELY(tls_registered == TLS_NEW)) {
         thread_register();
         if (b->room >= 0) return;
     }
@@ -95,7 +129,9 @@ void tls_overflow(unsigned cls) {
     for (uint32_t i = 1; i < per; i++) tail = block_next(tail);
     b->head = block_next(tail);
     b->room += (int32_t)per;
+    HAK_COUNT(free_overflow);
     if (daemon_enabled()) {
+        HAK_COUNT(free_batch_to_daemon);
         if (return_stack_push(cls, head, tail) >= (uint32_t)hak_opt.ring_high) daemon_wake();
     } else {
         block_set_next(tail, NULL);

@@ -8,6 +8,7 @@
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
 #include "core/internal.h"
+#include "core/counters.h"
 
 typedef struct tls_bin {
     void    *head;
@@ -36,6 +37,7 @@ HAK_INLINE void *tls_list_pop(unsigned cls) {
     if (HAK_LIKELY(p != NULL)) {
         b->head = block_next(p);
         b->room++;
+        HAK_COUNT(malloc_tls_hit);
     }
     return p;
 }
@@ -44,6 +46,7 @@ HAK_INLINE void tls_list_push(unsigned cls, void *p) {
     tls_bin_t *b = &hak_tls.bins[cls];
     block_set_next(p, b->head);
     b->head = p;
+    HAK_COUNT(free_tls_push);
     if (HAK_UNLIKELY(--b->room < 0)) tls_overflow(cls);
 }
 

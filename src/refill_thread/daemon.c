@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/internal.h"
+#include "core/counters.h"
 #include "lockfree/batch_ring.h"
 
 enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
@@ -79,12 +79,16 @@ static void purge_tick(void) {
 
 static void *daemon_main(void *arg) {
     (void)arg;
+#if HAKMEM_DEBUG_COUNTERS
+    counters_thread_register();
+#endif
     uint64_t next_tick = os_now_ms() + (uint64_t)hak_opt.purge_delay_ms;
     for (;;) {
         uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
         bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed);
         uint32_t made = paused ? 0 : fill_rings();
         atomic_fetch_add_explicit(&hak_daemon_batches, made, memory_order_relaxed);
+        HAK_COUNT_N(daemon_batches, made);
 
         uint64_t now = os_now_ms();
         if (!paused && now >= next_tick) {
@@ -104,6 +108,7 @@ static void *daemon_main(void *arg) {
                 next_tick = UINT64_MAX;   /* nothing to purge: the next release re-arms the timer */
             futex_wait(&wake_seq, seq, timeout);
             atomic_fetch_add_explicit(&hak_daemon_wakeups, 1, memory_order_relaxed);
+            HAK_COUNT(daemon_wakeups);
             if (next_tick == UINT64_MAX) next_tick = os_now_ms() + (uint64_t)hak_opt.purge_delay_ms / 2 + 1;
         }
         atomic_store_explicit(&daemon_idle, 0, memory_order_relaxed);

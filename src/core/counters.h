@@ -1,0 +1,76 @@
+/* Debug counters (CMake option HAKMEM_DEBUG_COUNTERS, off by default).
+ *
+ * Off, HAK_COUNT() expands to nothing: the library has no counter code or symbol at all.
+ * On, every thread counts into its own TLS array, with no atomic read-modify-write: the owner
+ * increments with a relaxed load and a relaxed store (plain moves on x86-64), so a reader summing
+ * live threads (hak_stats_get) sees a possibly slightly stale but untorn value and TSan sees no
+ * race. Threads link their array into a list on registration and fold it into the exited-threads
+ * total when they exit. See docs/counters.md for what each counter means. */
+#ifndef HAK_COUNTERS_H
+#define HAK_COUNTERS_H
+#include "core/internal.h"
+
+/* X(name, description): the order is the order of hak_stats_t.counters[]. */
+#define HAK_COUNTER_LIST(X)                                                                       \
+    X(malloc_tls_hit,      "malloc served from the thread's list")                               \
+    X(malloc_tls_miss,     "malloc found the thread's list empty (slow path)")                   \
+    X(refill_ring_hit,     "refill took a ready batch from the daemon's ring")                   \
+    X(refill_ring_empty,   "refill found the ring empty while the daemon runs")                  \
+    X(refill_sync,         "refill done synchronously from the central pool")                    \
+    X(refill_sync_ns,      "nanoseconds spent in synchronous refills")                           \
+    X(refill_from_transfer,"batches taken whole from the central transfer cache")                \
+    X(refill_from_slab_free,"blocks taken from slab free lists")                                 \
+    X(refill_carved,       "blocks carved fresh from slabs")                                     \
+    X(slab_claimed,        "slabs claimed by a size class")                                      \
+    X(superslab_mapped,    "SuperSlabs mapped from the OS")                                      \
+    X(free_tls_push,       "free pushed onto the thread's list (tls_sll)")                       \
+    X(free_overflow,       "a thread's list passed its cap: one batch detached")                 \
+    X(free_batch_to_daemon,"detached batch pushed on the return stack for the daemon (ss_remote)") \
+    X(free_batch_to_central,"detached or flushed chain given to the central pool under its lock") \
+    X(free_block_to_slab,  "blocks given back to their own slab's free list (ss_local)")         \
+    X(free_null,           "free(NULL)")                                                         \
+    X(malloc_zero,         "malloc(0)")                                                          \
+    X(large_alloc,         "large blocks allocated (mapping or cache)")                          \
+    X(large_cache_hit,     "large blocks served from the cache of freed mappings")               \
+    X(large_free,          "large blocks freed")                                                 \
+    X(invalid_pointer,     "pointers rejected by free/realloc/malloc_usable_size")               \
+    X(mmap_failed,         "mmap calls the OS refused")                                          \
+    X(daemon_wakeups,      "times the refill daemon woke up")                                    \
+    X(daemon_batches,      "batches the daemon put into rings")                                  \
+    X(daemon_chains_drained,"returned chains the daemon or a refill took off return stacks")      \
+    X(slab_released,       "slabs released to their SuperSlab (slab exchange)")                  \
+    X(superslab_purged,    "slab runs given back with madvise")                                  \
+    X(superslab_retired,   "SuperSlabs unmapped")                                                \
+    X(grace_periods,       "RCU grace periods waited for")
+
+enum {
+#define HAK_COUNTER_ENUM(name, desc) HAK_C_##name,
+    HAK_COUNTER_LIST(HAK_COUNTER_ENUM)
+#undef HAK_COUNTER_ENUM
+    HAK_C_COUNT
+};
+
+#if HAKMEM_DEBUG_COUNTERS
+extern __thread _Atomic uint64_t hak_tls_counters[HAK_C_COUNT]
+    __attribute__((tls_model("initial-exec"))) HAK_INTERNAL;
+void counters_thread_register(void) HAK_INTERNAL;
+void counters_thread_exit(void) HAK_INTERNAL;
+void counters_sum(uint64_t *out) HAK_INTERNAL;
+void counters_atfork_prepare(void) HAK_INTERNAL;
+void counters_atfork_parent(void) HAK_INTERNAL;
+void counters_atfork_child(void) HAK_INTERNAL;
+
+HAK_INLINE void hak_count_add(unsigned id, uint64_t n) {
+    _Atomic uint64_t *c = &hak_tls_counters[id];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+#define HAK_COUNT(name)        hak_count_add(HAK_C_##name, 1)
+#define HAK_COUNT_N(name, n)   hak_count_add(HAK_C_##name, (uint64_t)(n))
+#define HAK_COUNTERS_ON 1
+#else
+#define HAK_COUNT(name)        ((void)0)
+#define HAK_COUNT_N(name, n)   ((void)0)
+#define HAK_COUNTERS_ON 0
+#endif
+
+#endif
