@@ -47,7 +47,7 @@ HAK_API void hak_refill_thread_pause(int paused);
 HAK_API int  hak_refill_thread_running(void);
 
 /* ---- Statistics (always on; they cost nothing per operation) -------------------------------- */
-#define HAK_STATS_CLASSES  41   /* size classes */
+#define HAK_STATS_CLASSES  53   /* size classes */
 #define HAK_STATS_COUNTERS 30   /* debug counters (docs/counters.md), when compiled in */
 
 typedef struct hak_stats {

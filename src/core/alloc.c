@@ -106,14 +106,14 @@ HAK_API void *hak_reallocarray(void *p, size_t count, size_t size) {
 
 static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
-/* Every power of two from 16 B to 32 KiB is a size class, and a slab is 64 KiB-aligned, so a
- * block of a power-of-two class is aligned to its size. Larger requests are large mappings. */
+/* Every power of two from 16 B to 64 KiB is a size class whose blocks start at a 64 KiB-aligned
+ * slab, so such a block is aligned to its size. Larger alignments are large mappings. */
 static void *aligned_impl(size_t align, size_t size) {
     if (align <= 16) return hak_malloc(size < 16 && align == 16 ? 16 : size);
     size_t need = size > align ? size : align;
     if (need <= HAK_SMALL_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
-        if (pow2 <= HAK_SMALL_MAX) return hak_malloc(pow2);
+        if (pow2 <= HAK_SLAB_SIZE) return hak_malloc(pow2);
     }
     return large_alloc(size, align, false);
 }

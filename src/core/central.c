@@ -118,9 +118,9 @@ static bool chain_to_slabs(central_t *c, void *head) {
  * back to its slabs. */
 static bool stash_batch(unsigned cls, void *batch, bool to_ring) {
     central_t *c = &central[cls];
-    if (to_ring && batch_ring_count(cls) < (unsigned)hak_opt.ring_high && batch_ring_push(cls, batch))
+    if (to_ring && batch_ring_count(cls) < hak_class_ring_high[cls] && batch_ring_push(cls, batch))
         return false;
-    if (c->ntransfer < (uint32_t)hak_opt.transfer_batches) {
+    if (c->ntransfer < hak_class_transfer[cls]) {
         c->transfer[c->ntransfer++] = batch;
         return false;
     }
@@ -202,7 +202,7 @@ void central_give_back(unsigned cls, void *head, uint32_t n) {
 
 bool central_wants_fill(unsigned cls) {
     return atomic_load_explicit(&central[cls].active, memory_order_relaxed)
-        && batch_ring_count(cls) <= (unsigned)hak_opt.ring_low;
+        && batch_ring_count(cls) <= hak_class_ring_low[cls];
 }
 
 uint32_t central_daemon_fill(unsigned cls) {
@@ -214,7 +214,7 @@ uint32_t central_daemon_fill(unsigned cls) {
     pthread_mutex_lock(&c->lock);
     bool emptied = drain_returns(cls, true);
     while (atomic_load_explicit(&c->active, memory_order_relaxed)
-           && batch_ring_count(cls) < (unsigned)hak_opt.ring_high) {
+           && batch_ring_count(cls) < hak_class_ring_high[cls]) {
         void *batch;
         if (c->ntransfer) {
             batch = c->transfer[--c->ntransfer];

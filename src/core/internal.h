@@ -42,17 +42,25 @@
 #define HAK_SS_MAGIC     0x68616b6d656d5353ull   /* "hakmemSS" */
 
 /* ---- Size classes ----------------------------------------------------------------------------- */
-/* 8, 16..128 by 16, then four classes per power of two up to 32 KiB (rounding waste <= 25%). */
-#define HAK_NUM_CLASSES   41
-#define HAK_SMALL_MAX     32768
+/* 8, 16..128 by 16, then four classes per power of two up to 256 KiB (rounding waste <= 25%).
+ * Classes up to 32 KiB ("small") share SuperSlabs, one 64 KiB slab per class; the twelve
+ * "medium" classes above take a whole SuperSlab each (its 31 block slabs as one slab). */
+#define HAK_NUM_CLASSES   53
+#define HAK_FIRST_MEDIUM  41
+#define HAK_SMALL_MAX     262144
 #define HAK_TABLE_MAX     1024      /* sizes up to here use the lookup table */
 #define HAK_CLASS_NONE    0xff
 
 extern uint8_t  hak_class_table[HAK_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
 extern uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_batch[HAK_NUM_CLASSES] HAK_INTERNAL;        /* blocks per batch */
+/* Per-class ring watermarks and transfer-cache size: the options, capped so that no class keeps
+ * more than about 512 KiB in its ring or its transfer cache (medium blocks are up to 256 KiB). */
+extern uint32_t hak_class_ring_high[HAK_NUM_CLASSES] HAK_INTERNAL;
+extern uint32_t hak_class_ring_low[HAK_NUM_CLASSES] HAK_INTERNAL;
+extern uint32_t hak_class_transfer[HAK_NUM_CLASSES] HAK_INTERNAL;
 void     size_class_init(uint32_t refill_count) HAK_INTERNAL;
-unsigned size_class_of_large(size_t size) HAK_INTERNAL;                /* for 1024 < size <= 32 KiB */
+unsigned size_class_of_large(size_t size) HAK_INTERNAL;                /* for 1024 < size <= 256 KiB */
 
 /* ---- Options (one table in options.c; docs/configuration.md mirrors it) --------------------- */
 typedef struct hak_options {
@@ -143,7 +151,12 @@ HAK_INLINE unsigned slab_index_of(const void *p) {
     return (unsigned)(((uintptr_t)p & (HAK_SS_SIZE - 1)) >> HAK_SLAB_SHIFT);
 }
 HAK_INLINE char *slab_base(superslab_t *ss, unsigned i) { return (char *)ss + ((size_t)i << HAK_SLAB_SHIFT); }
-HAK_INLINE slab_meta_t *slab_of(const void *p) { return &ss_of(p)->slabs[slab_index_of(p)]; }
+/* The slab that owns block p: its own 64 KiB slab, or slab 1 for a medium class's SuperSlab. */
+HAK_INLINE slab_meta_t *slab_of(const void *p) {
+    superslab_t *ss = ss_of(p);
+    unsigned i = slab_index_of(p);
+    return &ss->slabs[ss->slab_class[i] >= HAK_FIRST_MEDIUM ? 1 : i];
+}
 HAK_INLINE superslab_t *ss_of_meta(slab_meta_t *m) { return ss_of(m); }
 
 slab_meta_t *slab_claim(unsigned cls) HAK_INTERNAL;            /* NULL: the OS refused memory */

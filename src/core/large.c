@@ -184,6 +184,9 @@ void *large_realloc(void *p, size_t size) {
     if (!e) { pthread_mutex_unlock(&large_lock); return NULL; }
     size_t old = e->size;
     if (need <= old && need >= old / 2) { pthread_mutex_unlock(&large_lock); return p; }
+    /* Growing: by at least half again, so a block grown step by step is remapped O(log n) times.
+     * The extra is address space only until the program touches it. */
+    if (need > old && need < old + old / 2) need = page_round(old + old / 2);
     table_remove(e);
     pthread_mutex_unlock(&large_lock);
     /* The block is out of the table while we remap: only its owner (us) may touch it. */

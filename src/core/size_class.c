@@ -1,5 +1,5 @@
-/* Size classes: 8 B, then 16..128 B by 16, then four classes per power of two up to 32 KiB, so the
- * rounding waste above 128 B is at most 25%. Every power of two from 16 B up is a class, which
+/* Size classes: 8 B, then 16..128 B by 16, then four classes per power of two up to 256 KiB, so
+ * the rounding waste above 128 B is at most 25%. Every power of two from 16 B up is a class, which
  * aligned allocation relies on (a 2^k block in a 64 KiB-aligned slab is 2^k-aligned).
  * Batches are sized in bytes, not blocks: the seed measured 32 blocks (4 KiB at 128 B) best and
  * larger batches worse (L1 pollution), so larger classes take fewer blocks per batch. */
@@ -8,8 +8,14 @@
 uint8_t  hak_class_table[HAK_TABLE_MAX / 8 + 1];
 uint32_t hak_class_size[HAK_NUM_CLASSES];
 uint32_t hak_class_batch[HAK_NUM_CLASSES];
+uint32_t hak_class_ring_high[HAK_NUM_CLASSES];
+uint32_t hak_class_ring_low[HAK_NUM_CLASSES];
+uint32_t hak_class_transfer[HAK_NUM_CLASSES];
 
-#define BATCH_BYTES 8192u   /* batch size target above 128 B */
+#define BATCH_BYTES 8192u         /* batch size target above 128 B */
+#define CLASS_CACHE_BYTES 524288u /* what a ring or a transfer cache may hold per class */
+
+static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* Class of a size in (128, 32 KiB]: band k holds (2^k, 2^(k+1)] in four steps of 2^(k-2). */
 static unsigned class_of_banded(size_t size) {
@@ -42,5 +48,9 @@ void size_class_init(uint32_t refill_count) {
         if (n > refill_count) n = refill_count;
         if (n < 1) n = 1;
         hak_class_batch[c] = n;
+        uint32_t fit = CLASS_CACHE_BYTES / (n * size);
+        hak_class_ring_high[c] = clamp_u32(fit, 2, (uint32_t)hak_opt.ring_high);
+        hak_class_ring_low[c] = clamp_u32((uint32_t)hak_opt.ring_low, 0, hak_class_ring_high[c] / 2);
+        hak_class_transfer[c] = clamp_u32(fit, 1, (uint32_t)hak_opt.transfer_batches);
     }
 }

@@ -32,15 +32,24 @@ static int claim_free_bit(superslab_t *ss) {
     return -1;
 }
 
-static superslab_t *superslab_map(void) {
+/* A medium class takes a SuperSlab whole: all block slabs at once, from an empty one. */
+static bool claim_whole(superslab_t *ss) {
+    uint64_t expect = HAK_SS_ALL_FREE;
+    return atomic_compare_exchange_strong_explicit(&ss->free_mask, &expect, 0, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* Map a SuperSlab; the caller gets slab 1 (or, with whole, every block slab). */
+static superslab_t *superslab_map(bool whole) {
     superslab_t *ss = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
     if (!ss) return NULL;
     ss->magic = HAK_SS_MAGIC;
     memset(ss->slab_class, HAK_CLASS_NONE, sizeof ss->slab_class);
     for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].index = (uint8_t)i;
-    /* Slab 1 goes to the caller; nobody else can see this SuperSlab yet. */
-    atomic_store_explicit(&ss->free_mask, HAK_SS_ALL_FREE & ~2ull, memory_order_relaxed);
-    atomic_store_explicit(&ss->purged_mask, HAK_SS_ALL_FREE & ~2ull, memory_order_relaxed); /* untouched */
+    /* The caller's slabs are taken before anyone else can see this SuperSlab. */
+    uint64_t free_slabs = whole ? 0 : HAK_SS_ALL_FREE & ~2ull;
+    atomic_store_explicit(&ss->free_mask, free_slabs, memory_order_relaxed);
+    atomic_store_explicit(&ss->purged_mask, free_slabs, memory_order_relaxed);   /* untouched */
     registry_set((uintptr_t)ss, true);
 
     pthread_mutex_lock(&ss_list_lock);
@@ -57,34 +66,44 @@ static superslab_t *superslab_map(void) {
 slab_meta_t *slab_claim(unsigned cls) {
     superslab_t *ss;
     int idx = -1;
+    bool whole = cls >= HAK_FIRST_MEDIUM;
     hak_rcu_read_lock();
     for (ss = atomic_load_explicit(&ss_head, memory_order_acquire); ss;
          ss = atomic_load_explicit(&ss->next, memory_order_acquire))
-        if ((idx = claim_free_bit(ss)) >= 0) break;
+        if ((idx = whole ? (claim_whole(ss) ? 1 : -1) : claim_free_bit(ss)) >= 0) break;
     hak_rcu_read_unlock();
     /* Our slab keeps its SuperSlab from being retired now that we left the read-side section. */
     if (idx < 0) {
-        if (!(ss = superslab_map())) return NULL;
+        if (!(ss = superslab_map(whole))) return NULL;
         idx = 1;
     }
-    atomic_fetch_and_explicit(&ss->purged_mask, ~(1ull << idx), memory_order_relaxed);
+    uint64_t taken = whole ? HAK_SS_ALL_FREE : 1ull << idx;
+    atomic_fetch_and_explicit(&ss->purged_mask, ~taken, memory_order_relaxed);
     slab_meta_t *m = &ss->slabs[idx];
     m->block_size = hak_class_size[cls];
-    m->capacity = (uint32_t)(HAK_SLAB_SIZE / m->block_size);
+    m->capacity = (uint32_t)((whole ? HAK_SS_SIZE - HAK_SLAB_SIZE : HAK_SLAB_SIZE) / m->block_size);
     m->carved = 0;
     m->free = NULL;
     m->nfree = 0;
     m->in_partial = 0;
     m->cls = (uint8_t)cls;
-    ss->slab_class[idx] = (uint8_t)cls;
+    if (whole) memset(ss->slab_class + 1, (int)cls, HAK_SLABS_PER_SS - 1);
+    else ss->slab_class[idx] = (uint8_t)cls;
     return m;
 }
 
 bool slab_release(slab_meta_t *m) {
     superslab_t *ss = ss_of_meta(m);
-    uint64_t bit = 1ull << m->index, now = os_now_ms();
-    ss->slab_class[m->index] = HAK_CLASS_NONE;   /* a stale free() into this slab is then caught */
-    atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
+    uint64_t now = os_now_ms(), bit = 1ull << m->index;
+    if (m->cls >= HAK_FIRST_MEDIUM) {
+        bit = HAK_SS_ALL_FREE;
+        memset(ss->slab_class + 1, HAK_CLASS_NONE, HAK_SLABS_PER_SS - 1);
+        for (int i = 1; i < HAK_SLABS_PER_SS; i++)
+            atomic_store_explicit(&ss->slabs[i].freed_at_ms, now, memory_order_relaxed);
+    } else {
+        ss->slab_class[m->index] = HAK_CLASS_NONE;   /* a stale free() into this slab is then caught */
+        atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
+    }
     uint64_t old = atomic_fetch_or_explicit(&ss->free_mask, bit, memory_order_release);
     atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
     if ((old | bit) != HAK_SS_ALL_FREE) return false;

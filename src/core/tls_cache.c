@@ -65,7 +65,7 @@ static uint32_t refill_from_ring(unsigned cls, void **out) {
     }
     HAK_COUNT(refill_ring_hit);
     central_note_ring_refill(cls);
-    if (batch_ring_count(cls) <= (unsigned)hak_opt.ring_low) daemon_wake();
+    if (batch_ring_count(cls) <= hak_class_ring_low[cls]) daemon_wake();
     *out = batch;
     return hak_class_batch[cls];
 }
@@ -132,7 +132,7 @@ void tls_overflow(unsigned cls) {
     HAK_COUNT(free_overflow);
     if (daemon_enabled()) {
         HAK_COUNT(free_batch_to_daemon);
-        if (return_stack_push(cls, head, tail) >= (uint32_t)hak_opt.ring_high) daemon_wake();
+        if (return_stack_push(cls, head, tail) >= hak_class_ring_high[cls]) daemon_wake();
     } else {
         block_set_next(tail, NULL);
         central_give_back(cls, head, per);
