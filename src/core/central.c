@@ -127,19 +127,15 @@ static bool stash_batch(unsigned cls, void *batch, bool to_ring) {
     return chain_to_slabs(c, batch);
 }
 
-/* Drain the return stack: cut the chain into batches (each pushed chain is one batch long). */
+/* Drain the return stack: every entry is a whole batch, stashed without walking it. */
 static bool drain_returns(unsigned cls, bool to_ring) {
-    void *chain = return_stack_take(cls);
-    uint32_t per = hak_class_batch[cls];
+    void *batch = return_stack_take(cls);
     bool emptied = false;
-    while (chain) {
-        void *head = chain, *tail = chain;
-        uint32_t n = 1;
-        while (n < per && block_next(tail)) { tail = block_next(tail); n++; }
-        chain = block_next(tail);
-        block_set_next(tail, NULL);
+    while (batch) {
+        void *next = batch_link(batch);
         HAK_COUNT(daemon_chains_drained);
-        emptied |= n == per ? stash_batch(cls, head, to_ring) : chain_to_slabs(&central[cls], head);
+        emptied |= stash_batch(cls, batch, to_ring);
+        batch = next;
     }
     return emptied;
 }

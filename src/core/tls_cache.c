@@ -130,11 +130,11 @@ void tls_overflow(unsigned cls) {
     b->head = block_next(tail);
     b->room += (int32_t)per;
     HAK_COUNT(free_overflow);
-    if (daemon_enabled()) {
+    block_set_next(tail, NULL);
+    if (daemon_enabled() && return_stack_usable(cls)) {
         HAK_COUNT(free_batch_to_daemon);
-        if (return_stack_push(cls, head, tail) >= hak_class_ring_high[cls]) daemon_wake();
+        if (return_stack_push(cls, head) >= hak_class_ring_high[cls]) daemon_wake();
     } else {
-        block_set_next(tail, NULL);
         central_give_back(cls, head, per);
     }
 }
