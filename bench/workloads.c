@@ -1,0 +1,742 @@
+/* workloads: the allocation patterns Larson misses, one subcommand each.
+ *
+ *   workloads NAME [-s seconds] [-t threads] [-n ops] [-S seed] [-m min] [-M max] [-k param] [-P]
+ *   workloads list
+ *
+ * Every run is bounded: by time (-s, default 2 s; the main thread raises a stop flag) or, with
+ * -n, by a fixed amount of work per thread (used for instruction counts under callgrind). Sizes
+ * are uniform in [min, max] unless a workload says otherwise. A new block gets a couple of bytes
+ * written at its start; -P writes one byte in each of its 4 KiB pages as well (first-touch page
+ * faults then count, as in a program that fills its buffers). The workloads:
+ *
+ *   random     random allocation and free, not FIFO: each step picks a random slot of k and frees
+ *              it if full, fills it if empty (about half the slots live, in random order)
+ *   storm      bursty malloc storms: allocate k blocks, free them all (alternately in allocation
+ *              and reverse order), repeat
+ *   lifetimes  mixed lifetimes: k long-lived blocks of 16..4096 B, one replaced every 64 steps,
+ *              beside short-lived churn through a 64-entry FIFO window
+ *   sizes      variable sizes, log-uniform in [min, max] (default 8 B..64 KiB), random
+ *              replacement in k slots
+ *   prodcon    producer/consumer: -t pairs of threads; producers allocate and pass batches of 256
+ *              blocks through a bounded queue, consumers read and free them (reports 2 x pairs
+ *              threads)
+ *   falseshare false sharing: the main thread allocates one small block per thread back to back
+ *              and hands them out; each thread frees its block, then repeatedly allocates a block,
+ *              writes it k times and frees it (active and passive false sharing show as poor
+ *              scaling)
+ *   churn      thread churn: -t lanes of short-lived threads; each thread frees the half its
+ *              predecessor left, allocates k blocks, frees half of them and starts its successor
+ *              (unit: threads)
+ *   realloc    realloc growth: 8 buffers per thread grow from min to a log-uniform target in
+ *              [4 KiB, max], half by appends of 1..64 B, half by x1.5, then are freed
+ *   fastpath   malloc/free pairs of one size (min), k blocks deep (default 1: alloc then free)
+ *
+ * Output: the RESULT line of bench_common.h (unit allocs unless said otherwise). */
+#define _GNU_SOURCE
+#include "bench_common.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- Options ------------------------------------------------------------------------------------ */
+
+static struct {
+    double seconds;
+    int threads;
+    uint64_t n;    /* work per thread; 0: time-bounded */
+    uint64_t seed;
+    size_t min, max;
+    uint64_t k;
+} O;
+
+static struct {
+    _Alignas(BENCH_CACHE_LINE) atomic_int flag;
+    char pad[BENCH_CACHE_LINE - sizeof(atomic_int)];
+} g_stop;
+
+/* True while the worker should go on, given the work it has done. */
+static inline int keep_going(uint64_t done)
+{
+    if (O.n)
+        return done < O.n;
+    return !atomic_load_explicit(&g_stop.flag, memory_order_relaxed);
+}
+
+/* Per-thread state; each on its own cache lines. */
+typedef struct worker {
+    _Alignas(BENCH_CACHE_LINE) int id;
+    uint64_t rng;
+    uint64_t ops;   /* the unit of the workload               */
+    uint64_t aux;   /* a second count (storms, allocs, ...)   */
+    void *given;    /* falseshare: the block from the main thread */
+    char pad[BENCH_CACHE_LINE];
+} worker_t;
+
+/* ---- random ------------------------------------------------------------------------------------- */
+
+static void *w_random(void *arg)
+{
+    worker_t *w = arg;
+    size_t nslots = (size_t)O.k, j;
+    void **slots = calloc(nslots, sizeof(void *));
+    uint64_t rng = w->rng, ops = 0;
+    if (!slots)
+        bench_die("out of memory");
+    while (keep_going(ops)) {
+        for (j = 0; j < 256; j++) {
+            size_t k = (size_t)bench_rng_below(&rng, nslots);
+            if (slots[k]) {
+                free(slots[k]);
+                slots[k] = NULL;
+            } else {
+                size_t size = bench_rng_range(&rng, O.min, O.max);
+                void *p = malloc(size);
+                if (!p)
+                    bench_die("malloc failed");
+                bench_touch(p, size, (unsigned char)k);
+                slots[k] = p;
+                ops++;
+            }
+        }
+    }
+    for (j = 0; j < nslots; j++)
+        free(slots[j]);
+    free(slots);
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- storm -------------------------------------------------------------------------------------- */
+
+static void *w_storm(void *arg)
+{
+    worker_t *w = arg;
+    size_t burst = (size_t)O.k, i;
+    void **v = bench_xmalloc(burst * sizeof(void *));
+    uint64_t rng = w->rng, ops = 0, storms = 0;
+    while (keep_going(ops)) {
+        for (i = 0; i < burst; i++) {
+            size_t size = bench_rng_range(&rng, O.min, O.max);
+            v[i] = malloc(size);
+            if (!v[i])
+                bench_die("malloc failed");
+            bench_touch(v[i], size, (unsigned char)i);
+        }
+        if (storms & 1) {
+            for (i = burst; i-- > 0;)
+                free(v[i]);
+        } else {
+            for (i = 0; i < burst; i++)
+                free(v[i]);
+        }
+        ops += burst;
+        storms++;
+    }
+    free(v);
+    w->ops = ops;
+    w->aux = storms;
+    return NULL;
+}
+
+/* ---- lifetimes ---------------------------------------------------------------------------------- */
+
+#define LIFETIME_WINDOW 64   /* short-lived blocks live for this many steps */
+#define LIFETIME_REPLACE 64  /* one long-lived block replaced every this many steps */
+
+static void *w_lifetimes(void *arg)
+{
+    worker_t *w = arg;
+    size_t nlong = (size_t)O.k, i;
+    void **longs = bench_xmalloc(nlong * sizeof(void *));
+    void *window[LIFETIME_WINDOW] = {0};
+    uint64_t rng = w->rng, ops = 0, step = 0;
+    unsigned idx = 0;
+
+    for (i = 0; i < nlong; i++) {
+        size_t size = bench_rng_range(&rng, 16, 4096);
+        longs[i] = bench_xmalloc(size);
+        bench_touch(longs[i], size, (unsigned char)i);
+    }
+    ops += nlong;
+    while (keep_going(ops)) {
+        for (i = 0; i < 256; i++) {
+            size_t size = bench_rng_range(&rng, O.min, O.max);
+            free(window[idx]);
+            window[idx] = malloc(size);
+            if (!window[idx])
+                bench_die("malloc failed");
+            bench_touch(window[idx], size, (unsigned char)i);
+            idx = (idx + 1) % LIFETIME_WINDOW;
+            ops++;
+            if (++step % LIFETIME_REPLACE == 0) {
+                size_t k = (size_t)bench_rng_below(&rng, nlong);
+                size = bench_rng_range(&rng, 16, 4096);
+                free(longs[k]);
+                longs[k] = malloc(size);
+                if (!longs[k])
+                    bench_die("malloc failed");
+                bench_touch(longs[k], size, (unsigned char)k);
+                ops++;
+            }
+        }
+    }
+    for (i = 0; i < LIFETIME_WINDOW; i++)
+        free(window[i]);
+    for (i = 0; i < nlong; i++)
+        free(longs[i]);
+    free(longs);
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- sizes -------------------------------------------------------------------------------------- */
+
+static void *w_sizes(void *arg)
+{
+    worker_t *w = arg;
+    size_t nslots = (size_t)O.k, j;
+    void **slots = calloc(nslots, sizeof(void *));
+    uint64_t rng = w->rng, ops = 0;
+    if (!slots)
+        bench_die("out of memory");
+    while (keep_going(ops)) {
+        for (j = 0; j < 64; j++) {
+            size_t k = (size_t)bench_rng_below(&rng, nslots);
+            size_t size = bench_rng_log_range(&rng, O.min, O.max);
+            void *p;
+            free(slots[k]);
+            p = malloc(size);
+            if (!p)
+                bench_die("malloc failed");
+            bench_touch(p, size, (unsigned char)k);
+            slots[k] = p;
+        }
+        ops += 64;
+    }
+    for (j = 0; j < nslots; j++)
+        free(slots[j]);
+    free(slots);
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- prodcon ------------------------------------------------------------------------------------
+ * A bounded queue of PC_DEPTH batches of PC_BATCH pointers between one producer and one consumer.
+ * A batch slot is filled (or drained) without the lock by the side that owns it; the counters
+ * `tail` (producer) and `head` (consumer) under the mutex pass ownership, and the mutex orders the
+ * block contents and pointers written before the hand-over. */
+
+#define PC_BATCH 256
+#define PC_DEPTH 16
+
+typedef struct pc_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t head, tail; /* batches consumed / produced, under mu */
+    int closed;          /* producer finished, under mu           */
+    void *slot[PC_DEPTH][PC_BATCH];
+} pc_queue_t;
+
+typedef struct pc_pair {
+    pc_queue_t q;
+    worker_t prod, cons;
+} pc_pair_t;
+
+static void *w_producer(void *arg)
+{
+    pc_pair_t *pair = arg;
+    pc_queue_t *q = &pair->q;
+    uint64_t rng = pair->prod.rng, ops = 0, tail = 0;
+    while (keep_going(ops)) {
+        void **batch;
+        size_t i;
+        pthread_mutex_lock(&q->mu);
+        while (tail - q->head >= PC_DEPTH)
+            pthread_cond_wait(&q->cv, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+        batch = q->slot[tail % PC_DEPTH];
+        for (i = 0; i < PC_BATCH; i++) {
+            size_t size = bench_rng_range(&rng, O.min, O.max);
+            unsigned char *p = malloc(size);
+            if (!p)
+                bench_die("malloc failed");
+            p[0] = (unsigned char)i;
+            batch[i] = p;
+        }
+        ops += PC_BATCH;
+        pthread_mutex_lock(&q->mu);
+        q->tail = ++tail;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pair->prod.ops = ops;
+    return NULL;
+}
+
+static void *w_consumer(void *arg)
+{
+    pc_pair_t *pair = arg;
+    pc_queue_t *q = &pair->q;
+    uint64_t head = 0, freed = 0, bad = 0;
+    for (;;) {
+        void **batch;
+        size_t i;
+        pthread_mutex_lock(&q->mu);
+        while (q->tail == head && !q->closed)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->tail == head) { /* closed and drained */
+            pthread_mutex_unlock(&q->mu);
+            break;
+        }
+        pthread_mutex_unlock(&q->mu);
+        batch = q->slot[head % PC_DEPTH];
+        for (i = 0; i < PC_BATCH; i++) {
+            unsigned char *p = batch[i];
+            bad += p[0] != (unsigned char)i;
+            free(p);
+        }
+        freed += PC_BATCH;
+        pthread_mutex_lock(&q->mu);
+        q->head = ++head;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+    if (bad)
+        bench_die("prodcon: a block changed between producer and consumer");
+    pair->cons.ops = freed;
+    return NULL;
+}
+
+/* ---- falseshare --------------------------------------------------------------------------------- */
+
+static void *w_falseshare(void *arg)
+{
+    worker_t *w = arg;
+    uint64_t rng = w->rng, ops = 0, writes = O.k, i;
+    free(w->given); /* passive: the block the main thread allocated next to the others' */
+    while (keep_going(ops)) {
+        size_t size = bench_rng_range(&rng, O.min, O.max), j = 0;
+        volatile unsigned char *p = malloc(size);
+        if (!p)
+            bench_die("malloc failed");
+        for (i = 0; i < writes; i++) {
+            p[j] = (unsigned char)(p[j] + 1);
+            if (++j == size)
+                j = 0;
+        }
+        free((void *)p);
+        ops++;
+    }
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- churn: lanes of short-lived threads (see bench_common.h, thread chains) ------------------- */
+
+typedef struct churn_lane {
+    _Alignas(BENCH_CACHE_LINE) void **left; /* blocks left for the successor, k/2 of them */
+    size_t nleft;
+    void **scratch;    /* k pointers                                 */
+    uint64_t rng;
+    uint64_t threads;  /* threads run by this lane                   */
+    uint64_t allocs;
+    uint64_t spawn_failures;
+} churn_lane_t;
+
+static bench_chains_t g_churn;
+
+static void *w_churn_thread(void *arg)
+{
+    churn_lane_t *lane = arg;
+    size_t k = (size_t)O.k, i;
+    for (;;) {
+        uint64_t rng = lane->rng;
+        for (i = 0; i < lane->nleft; i++)
+            free(lane->left[i]);
+        for (i = 0; i < k; i++) {
+            size_t size = bench_rng_range(&rng, O.min, O.max);
+            lane->scratch[i] = malloc(size);
+            if (!lane->scratch[i])
+                bench_die("malloc failed");
+            bench_touch(lane->scratch[i], size, (unsigned char)i);
+        }
+        /* Free a random half; keep the other half for the successor. */
+        lane->nleft = 0;
+        for (i = 0; i < k; i++) {
+            if (lane->nleft < k / 2 && (bench_rng_next(&rng) & 1 || k - i <= k / 2 - lane->nleft))
+                lane->left[lane->nleft++] = lane->scratch[i];
+            else
+                free(lane->scratch[i]);
+        }
+        lane->rng = rng;
+        lane->allocs += k;
+        lane->threads++;
+        if (!keep_going(lane->threads)) {
+            bench_chains_finish_one(&g_churn);
+            return NULL;
+        }
+        if (bench_spawn_detached(w_churn_thread, lane) == 0)
+            return NULL;
+        lane->spawn_failures++;
+    }
+}
+
+static int run_churn(uint64_t *ops, uint64_t *allocs, uint64_t *fails, bench_usage_t *u0,
+                     bench_usage_t *u1)
+{
+    int t, n = O.threads;
+    churn_lane_t *lanes = aligned_alloc(BENCH_CACHE_LINE, sizeof(churn_lane_t) * (size_t)n);
+    if (!lanes)
+        bench_die("out of memory");
+    bench_chains_init(&g_churn);
+    for (t = 0; t < n; t++) {
+        memset(&lanes[t], 0, sizeof lanes[t]);
+        lanes[t].rng = bench_rng_seed(O.seed, (uint64_t)t);
+        lanes[t].left = bench_xmalloc(sizeof(void *) * (size_t)(O.k / 2 + 1));
+        lanes[t].scratch = bench_xmalloc(sizeof(void *) * (size_t)O.k);
+    }
+    *u0 = bench_usage_now();
+    for (t = 0; t < n; t++)
+        if (bench_spawn_detached(w_churn_thread, &lanes[t]) != 0)
+            bench_die("cannot create threads");
+    if (!O.n) {
+        bench_sleep(O.seconds);
+        atomic_store_explicit(&g_stop.flag, 1, memory_order_relaxed);
+    }
+    bench_chains_wait(&g_churn, n);
+    *u1 = bench_usage_now();
+    *ops = *allocs = *fails = 0;
+    for (t = 0; t < n; t++) {
+        size_t i;
+        *ops += lanes[t].threads;
+        *allocs += lanes[t].allocs;
+        *fails += lanes[t].spawn_failures;
+        for (i = 0; i < lanes[t].nleft; i++)
+            free(lanes[t].left[i]);
+        free(lanes[t].left);
+        free(lanes[t].scratch);
+    }
+    free(lanes);
+    return 0;
+}
+
+/* ---- realloc ------------------------------------------------------------------------------------ */
+
+#define REALLOC_BUFFERS 8
+
+static void *w_realloc(void *arg)
+{
+    worker_t *w = arg;
+    struct {
+        unsigned char *p;
+        size_t size, target;
+    } buf[REALLOC_BUFFERS] = {{0}};
+    uint64_t rng = w->rng, ops = 0, completed = 0;
+    size_t lo_target = O.max < 4096 ? O.max : 4096;
+    int i;
+
+    while (keep_going(ops)) {
+        int j;
+        for (j = 0; j < 64; j++) {
+            unsigned b = (unsigned)bench_rng_below(&rng, REALLOC_BUFFERS);
+            size_t next;
+            unsigned char *q;
+            if (!buf[b].p) {
+                buf[b].size = O.min;
+                buf[b].target = bench_rng_log_range(&rng, lo_target, O.max);
+                buf[b].p = malloc(buf[b].size);
+                if (!buf[b].p)
+                    bench_die("malloc failed");
+                buf[b].p[0] = (unsigned char)b;
+                continue;
+            }
+            if (b & 1) /* a vector that grows by half */
+                next = buf[b].size + buf[b].size / 2 + 1;
+            else       /* a string that grows by appends */
+                next = buf[b].size + bench_rng_range(&rng, 1, 64);
+            if (next > buf[b].target) {
+                free(buf[b].p);
+                buf[b].p = NULL;
+                completed++;
+                continue;
+            }
+            q = realloc(buf[b].p, next);
+            if (!q)
+                bench_die("realloc failed");
+            if (q[0] != (unsigned char)b)
+                bench_die("realloc lost the contents of a block");
+            q[next - 1] = (unsigned char)next;
+            buf[b].p = q;
+            buf[b].size = next;
+            ops++;
+        }
+    }
+    for (i = 0; i < REALLOC_BUFFERS; i++)
+        free(buf[i].p);
+    w->ops = ops;
+    w->aux = completed;
+    return NULL;
+}
+
+/* ---- fastpath ------------------------------------------------------------------------------------
+ * The loop costs a few instructions per pair besides malloc and free (counter, compare, the escape
+ * of the pointer); instruction counts (bench/icount.sh) include them. */
+
+#define FAST_INNER 1024
+
+static void *w_fastpath(void *arg)
+{
+    worker_t *w = arg;
+    size_t size = O.min, depth = (size_t)O.k, i, j;
+    uint64_t ops = 0;
+    if (depth <= 1) {
+        while (keep_going(ops)) {
+            for (i = 0; i < FAST_INNER; i++) {
+                void *p = malloc(size);
+                bench_escape(p);
+                free(p);
+            }
+            ops += FAST_INNER;
+        }
+    } else {
+        void **v = bench_xmalloc(depth * sizeof(void *));
+        while (keep_going(ops)) {
+            for (i = 0; i < FAST_INNER; i++) {
+                for (j = 0; j < depth; j++) {
+                    v[j] = malloc(size);
+                    bench_escape(v[j]);
+                }
+                for (j = depth; j-- > 0;)
+                    free(v[j]);
+            }
+            ops += FAST_INNER * depth;
+        }
+        free(v);
+    }
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- The table of workloads ----------------------------------------------------------------------- */
+
+typedef struct workload {
+    const char *name;
+    void *(*fn)(void *);
+    size_t min, max;  /* default sizes */
+    uint64_t k;       /* default parameter */
+    const char *unit;
+    const char *k_means;
+    const char *summary;
+} workload_t;
+
+static const workload_t WORKLOADS[] = {
+    {"random", w_random, 8, 1024, 4096, "allocs", "slots",
+     "random alloc/free in k slots (not FIFO)"},
+    {"storm", w_storm, 16, 512, 50000, "allocs", "blocks per storm",
+     "allocate k blocks, free them all, repeat"},
+    {"lifetimes", w_lifetimes, 8, 256, 10000, "allocs", "long-lived blocks",
+     "k long-lived blocks beside short-lived churn"},
+    {"sizes", w_sizes, 8, 65536, 1024, "allocs", "slots",
+     "log-uniform sizes min..max, random replacement"},
+    {"prodcon", NULL, 16, 512, 0, "allocs", "(unused)",
+     "-t producer/consumer pairs, blocks freed by the other thread"},
+    {"falseshare", w_falseshare, 8, 8, 100, "allocs", "writes per block",
+     "small blocks written repeatedly by each thread"},
+    {"churn", NULL, 8, 512, 256, "threads", "blocks per thread",
+     "-t lanes of short-lived threads"},
+    {"realloc", w_realloc, 16, 262144, 0, "reallocs", "(unused)",
+     "buffers grown by realloc from min to 4 KiB..max"},
+    {"fastpath", w_fastpath, 64, 64, 1, "pairs", "depth",
+     "malloc/free pairs of size min"},
+};
+#define NWORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
+
+static void usage_to(FILE *out, int status)
+{
+    size_t i;
+    fprintf(out,
+            "usage: workloads NAME [-s seconds] [-t threads] [-n ops] [-S seed] [-m min] [-M max] "
+            "[-k param] [-P]\n"
+            "  -s run time, seconds (default 2); -n fixed work per thread instead (ops of the unit)\n"
+            "  -t threads (prodcon: pairs; churn: lanes), default 1; sizes take K/M suffixes\n"
+            "  -P write every 4 KiB page of each new block (default: a couple of bytes)\n"
+            "workloads (default min..max, k):\n");
+    for (i = 0; i < NWORKLOADS; i++)
+        fprintf(out, "  %-10s %s (%zu..%zu, k=%llu %s)\n", WORKLOADS[i].name,
+                WORKLOADS[i].summary, WORKLOADS[i].min, WORKLOADS[i].max,
+                (unsigned long long)WORKLOADS[i].k, WORKLOADS[i].k_means);
+    exit(status);
+}
+
+static void usage(void)
+{
+    usage_to(stderr, 2);
+}
+
+int main(int argc, char **argv)
+{
+    const workload_t *wl = NULL;
+    bench_usage_t u0, u1;
+    uint64_t ops = 0, aux = 0;
+    int threads_reported, c, t;
+    size_t i;
+    char extra[256];
+    int have_min = 0, have_max = 0, have_k = 0;
+
+    if (argc < 2)
+        usage();
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+        usage_to(stdout, 0);
+    if (strcmp(argv[1], "list") == 0) {
+        for (i = 0; i < NWORKLOADS; i++)
+            printf("%s\n", WORKLOADS[i].name);
+        return 0;
+    }
+    for (i = 0; i < NWORKLOADS; i++)
+        if (strcmp(argv[1], WORKLOADS[i].name) == 0)
+            wl = &WORKLOADS[i];
+    if (!wl) {
+        fprintf(stderr, "workloads: unknown workload '%s'\n", argv[1]);
+        usage();
+    }
+
+    O.seconds = 2;
+    O.threads = 1;
+    O.seed = 12345;
+    optind = 2;
+    while ((c = getopt(argc, argv, "s:t:n:S:m:M:k:Ph")) != -1) {
+        switch (c) {
+        case 's': O.seconds = bench_parse_double(optarg, "-s"); break;
+        case 't': O.threads = (int)bench_parse_size(optarg, "-t"); break;
+        case 'n': O.n = bench_parse_size(optarg, "-n"); break;
+        case 'S': O.seed = bench_parse_size(optarg, "-S"); break;
+        case 'm': O.min = (size_t)bench_parse_size(optarg, "-m"); have_min = 1; break;
+        case 'M': O.max = (size_t)bench_parse_size(optarg, "-M"); have_max = 1; break;
+        case 'k': O.k = bench_parse_size(optarg, "-k"); have_k = 1; break;
+        case 'P': bench_touch_pages = 1; break;
+        case 'h': usage_to(stdout, 0); break;
+        default: usage();
+        }
+    }
+    if (optind != argc)
+        usage();
+    if (!have_min)
+        O.min = wl->min;
+    if (!have_max)
+        O.max = have_min && O.min > wl->max ? O.min : wl->max;
+    if (!have_k)
+        O.k = wl->k;
+    if (strcmp(wl->name, "fastpath") == 0 && have_min && !have_max)
+        O.max = O.min;
+    if (O.min < 1 || O.max < O.min || O.threads < 1 || O.threads > 1024)
+        usage();
+    if ((strcmp(wl->name, "random") == 0 || strcmp(wl->name, "lifetimes") == 0 ||
+         strcmp(wl->name, "sizes") == 0 || strcmp(wl->name, "storm") == 0 ||
+         strcmp(wl->name, "churn") == 0) && O.k < 2) {
+        fprintf(stderr, "workloads: %s needs -k of at least 2\n", wl->name);
+        return 2;
+    }
+
+    if (strcmp(wl->name, "churn") == 0) {
+        uint64_t fails;
+        run_churn(&ops, &aux, &fails, &u0, &u1);
+        snprintf(extra, sizeof extra, " min=%zu max=%zu k=%llu allocs=%llu spawn_failures=%llu",
+                 O.min, O.max, (unsigned long long)O.k, (unsigned long long)aux,
+                 (unsigned long long)fails);
+        if (bench_touch_pages)
+            strncat(extra, " touch=pages", sizeof extra - strlen(extra) - 1);
+        bench_print_result("churn", O.threads, wl->unit, ops, &u0, &u1, extra);
+        return 0;
+    }
+
+    if (strcmp(wl->name, "prodcon") == 0) {
+        int pairs = O.threads;
+        pc_pair_t *pp = aligned_alloc(BENCH_CACHE_LINE, sizeof(pc_pair_t) * (size_t)pairs);
+        pthread_t *tid = bench_xmalloc(sizeof(pthread_t) * 2 * (size_t)pairs);
+        uint64_t freed = 0;
+        if (!pp)
+            bench_die("out of memory");
+        for (t = 0; t < pairs; t++) {
+            memset(&pp[t], 0, sizeof pp[t]);
+            pthread_mutex_init(&pp[t].q.mu, NULL);
+            pthread_cond_init(&pp[t].q.cv, NULL);
+            pp[t].prod.rng = bench_rng_seed(O.seed, (uint64_t)t);
+        }
+        u0 = bench_usage_now();
+        for (t = 0; t < pairs; t++) {
+            if (pthread_create(&tid[2 * t], NULL, w_producer, &pp[t]) ||
+                pthread_create(&tid[2 * t + 1], NULL, w_consumer, &pp[t]))
+                bench_die("cannot create threads");
+        }
+        if (!O.n) {
+            bench_sleep(O.seconds);
+            atomic_store_explicit(&g_stop.flag, 1, memory_order_relaxed);
+        }
+        for (t = 0; t < 2 * pairs; t++)
+            pthread_join(tid[t], NULL);
+        u1 = bench_usage_now();
+        for (t = 0; t < pairs; t++) {
+            ops += pp[t].prod.ops;
+            freed += pp[t].cons.ops;
+        }
+        if (freed != ops)
+            bench_die("prodcon: consumers freed a different number of blocks");
+        snprintf(extra, sizeof extra, " min=%zu max=%zu pairs=%d", O.min, O.max, pairs);
+        bench_print_result("prodcon", 2 * pairs, wl->unit, ops, &u0, &u1, extra);
+        free(tid);
+        free(pp);
+        return 0;
+    }
+
+    {
+        worker_t *w = aligned_alloc(BENCH_CACHE_LINE, sizeof(worker_t) * (size_t)O.threads);
+        pthread_t *tid = bench_xmalloc(sizeof(pthread_t) * (size_t)O.threads);
+        if (!w)
+            bench_die("out of memory");
+        for (t = 0; t < O.threads; t++) {
+            memset(&w[t], 0, sizeof w[t]);
+            w[t].id = t;
+            w[t].rng = bench_rng_seed(O.seed, (uint64_t)t);
+        }
+        if (wl->fn == w_falseshare) /* back to back, before any thread exists */
+            for (t = 0; t < O.threads; t++)
+                w[t].given = bench_xmalloc(O.min);
+        threads_reported = O.threads;
+        u0 = bench_usage_now();
+        for (t = 0; t < O.threads; t++)
+            if (pthread_create(&tid[t], NULL, wl->fn, &w[t]))
+                bench_die("cannot create threads");
+        if (!O.n) {
+            bench_sleep(O.seconds);
+            atomic_store_explicit(&g_stop.flag, 1, memory_order_relaxed);
+        }
+        for (t = 0; t < O.threads; t++)
+            pthread_join(tid[t], NULL);
+        u1 = bench_usage_now();
+        for (t = 0; t < O.threads; t++) {
+            ops += w[t].ops;
+            aux += w[t].aux;
+        }
+        if (wl->fn == w_storm)
+            snprintf(extra, sizeof extra, " min=%zu max=%zu k=%llu storms=%llu", O.min, O.max,
+                     (unsigned long long)O.k, (unsigned long long)aux);
+        else if (wl->fn == w_realloc)
+            snprintf(extra, sizeof extra, " min=%zu max=%zu buffers_completed=%llu", O.min, O.max,
+                     (unsigned long long)aux);
+        else
+            snprintf(extra, sizeof extra, " min=%zu max=%zu k=%llu", O.min, O.max,
+                     (unsigned long long)O.k);
+        if (bench_touch_pages)
+            strncat(extra, " touch=pages", sizeof extra - strlen(extra) - 1);
+        bench_print_result(wl->name, threads_reported, wl->unit, ops, &u0, &u1, extra);
+        free(tid);
+        free(w);
+    }
+    return 0;
+}
