@@ -1,0 +1,50 @@
+/* Unit test of the size classes: every size maps to the smallest class that fits it, rounding
+ * waste stays within 25% above 128 B, classes are 16-byte multiples from 16 B on, every power of
+ * two from 16 B to 256 KiB is a class (aligned allocation relies on it), and batches are sized by
+ * bytes (32 blocks up to 128 B, 8 KiB above, at least one block). */
+#include <stdio.h>
+#include <stdlib.h>
+#include "core/internal.h"
+
+static int failures;
+#define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static unsigned class_of(size_t size) {
+    return size <= HAK_TABLE_MAX ? hak_class_table[(size + 7) >> 3] : size_class_of_large(size);
+}
+
+int main(void) {
+    hak_free(hak_malloc(1));      /* initialises options and the tables */
+    for (unsigned c = 1; c < HAK_NUM_CLASSES; c++) {
+        EXPECT(hak_class_size[c] > hak_class_size[c - 1], "class %u not increasing", c);
+        EXPECT(hak_class_size[c] % 16 == 0, "class %u size %u not a multiple of 16", c, hak_class_size[c]);
+    }
+    EXPECT(hak_class_size[0] == 8, "first class is %u, not 8", hak_class_size[0]);
+    EXPECT(hak_class_size[HAK_NUM_CLASSES - 1] == HAK_SMALL_MAX, "last class %u", hak_class_size[HAK_NUM_CLASSES - 1]);
+    EXPECT(hak_class_size[HAK_FIRST_MEDIUM - 1] == 32768, "last small class is %u", hak_class_size[HAK_FIRST_MEDIUM - 1]);
+
+    for (size_t size = 1; size <= HAK_SMALL_MAX; size++) {
+        unsigned c = class_of(size);
+        if (c >= HAK_NUM_CLASSES) { EXPECT(0, "size %zu -> class %u out of range", size, c); break; }
+        EXPECT(hak_class_size[c] >= size, "size %zu -> class %u of %u bytes", size, c, hak_class_size[c]);
+        EXPECT(c == 0 || hak_class_size[c - 1] < size, "size %zu -> class %u, but class %u fits", size, c, c - 1);
+        if (size > 128)
+            EXPECT((hak_class_size[c] - size) * 4 <= size, "size %zu wastes %zu bytes", size, hak_class_size[c] - size);
+        if (failures > 20) break;
+    }
+    for (size_t p = 16; p <= HAK_SMALL_MAX; p <<= 1)
+        EXPECT(hak_class_size[class_of(p)] == p, "power of two %zu is not a class", p);
+
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        uint32_t n = hak_class_batch[c], size = hak_class_size[c];
+        EXPECT(n >= 1, "class %u has an empty batch", c);
+        if (size <= 128) EXPECT(n == 32, "class %u (%u B) batch %u, expected 32", c, size, n);
+        else EXPECT(n == 1 || n * size <= 8192, "class %u (%u B) batch %u exceeds 8 KiB", c, size, n);
+        EXPECT(hak_class_ring_high[c] >= 2 && hak_class_ring_low[c] < hak_class_ring_high[c],
+               "class %u watermarks %u/%u", c, hak_class_ring_low[c], hak_class_ring_high[c]);
+    }
+    printf("size classes: %d classes checked, every size 1..%d: %s\n", HAK_NUM_CLASSES, HAK_SMALL_MAX,
+           failures ? "FAILED" : "ok");
+    return failures != 0;
+}
