@@ -51,17 +51,19 @@ HAK_API void hak_free(void *p) {
     free_slow(p);
 }
 
-HAK_API size_t hak_malloc_usable_size(void *p) {
-    if (p == NULL) return 0;
+/* Usable size of a block we handed out; aborts, naming the caller `what`, on any other pointer. */
+static size_t block_usable_size(void *p, const char *what) {
     if (registry_contains((uintptr_t)p)) {
         unsigned cls = block_class(p);
-        if (cls >= HAK_NUM_CLASSES) invalid_pointer("malloc_usable_size", p);
+        if (cls >= HAK_NUM_CLASSES) invalid_pointer(what, p);
         return hak_class_size[cls];
     }
     size_t n = large_usable_size(p);
-    if (n == 0) invalid_pointer("malloc_usable_size", p);
+    if (n == 0) invalid_pointer(what, p);
     return n;
 }
+
+HAK_API size_t hak_malloc_usable_size(void *p) { return p ? block_usable_size(p, "malloc_usable_size") : 0; }
 
 /* ---- calloc, realloc --------------------------------------------------------------------------- */
 
@@ -79,7 +81,7 @@ HAK_API void *hak_calloc(size_t count, size_t size) {
 
 HAK_API void *hak_realloc(void *p, size_t size) {
     if (p == NULL) return hak_malloc(size);
-    size_t old = hak_malloc_usable_size(p);   /* also rejects pointers we never handed out */
+    size_t old = block_usable_size(p, "realloc");   /* also rejects pointers we never handed out */
     bool old_large = !registry_contains((uintptr_t)p);
     if (!old_large && size <= old && size > old / 2) return p;   /* same class or close: keep */
     if (old_large && size > HAK_SMALL_MAX) {

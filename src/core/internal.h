@@ -51,7 +51,7 @@
 #define HAK_TABLE_MAX     1024      /* sizes up to here use the lookup table */
 #define HAK_CLASS_NONE    0xff
 
-extern uint8_t  hak_class_table[HAK_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
+extern const uint8_t hak_class_table[HAK_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
 extern uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_batch[HAK_NUM_CLASSES] HAK_INTERNAL;        /* blocks per batch */
 /* Per-class ring watermarks and transfer-cache size: the options, capped so that no class keeps

@@ -5,7 +5,18 @@
  * larger batches worse (L1 pollution), so larger classes take fewer blocks per batch. */
 #include "core/internal.h"
 
-uint8_t  hak_class_table[HAK_TABLE_MAX / 8 + 1];
+/* The size -> class table is a compile-time constant: the malloc fast path reads it before it
+ * knows whether start-up happened, so it must never be written while threads run. */
+#define TABLE_K(s)      (31 - __builtin_clz((unsigned)(s) - 1u))
+#define TABLE_BANDED(s) (9u + (TABLE_K(s) - 7u) * 4u + (((unsigned)(s) - 1u - (1u << TABLE_K(s))) >> (TABLE_K(s) - 2)))
+#define TABLE_CLASS(i)  ((i) * 8 <= 8 ? 0u : (i) * 8 <= 128 ? (unsigned)((i) * 8 + 15) >> 4 : TABLE_BANDED((i) * 8))
+#define TABLE_ROW(i)    TABLE_CLASS(i), TABLE_CLASS(i + 1), TABLE_CLASS(i + 2), TABLE_CLASS(i + 3), \
+                        TABLE_CLASS(i + 4), TABLE_CLASS(i + 5), TABLE_CLASS(i + 6), TABLE_CLASS(i + 7)
+const uint8_t hak_class_table[HAK_TABLE_MAX / 8 + 1] = {
+    TABLE_ROW(0),  TABLE_ROW(8),  TABLE_ROW(16), TABLE_ROW(24), TABLE_ROW(32),  TABLE_ROW(40),
+    TABLE_ROW(48), TABLE_ROW(56), TABLE_ROW(64), TABLE_ROW(72), TABLE_ROW(80),  TABLE_ROW(88),
+    TABLE_ROW(96), TABLE_ROW(104), TABLE_ROW(112), TABLE_ROW(120), TABLE_CLASS(128),
+};
 uint32_t hak_class_size[HAK_NUM_CLASSES];
 uint32_t hak_class_batch[HAK_NUM_CLASSES];
 uint32_t hak_class_ring_high[HAK_NUM_CLASSES];
@@ -38,10 +49,9 @@ void size_class_init(uint32_t refill_count) {
         unsigned k = 7 + (c - 9) / 4, step = (c - 9) % 4 + 1;
         hak_class_size[c] = (1u << k) + step * (1u << (k - 2));
     }
-    for (unsigned i = 0; i <= HAK_TABLE_MAX / 8; i++) {
-        size_t size = (size_t)i * 8;
-        hak_class_table[i] = (uint8_t)class_of_any(size);
-    }
+    for (unsigned i = 0; i <= HAK_TABLE_MAX / 8; i++)
+        if (hak_class_table[i] != class_of_any((size_t)i * 8))
+            hak_fatal("hakmem: size class table disagrees with the class formula at %u bytes", i * 8);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t size = hak_class_size[c];
         uint32_t n = size <= 128 ? refill_count : BATCH_BYTES / size;

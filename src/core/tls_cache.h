@@ -50,8 +50,7 @@ HAK_INLINE void tls_list_push(unsigned cls, void *p) {
     if (HAK_UNLIKELY(--b->room < 0)) tls_overflow(cls);
 }
 
-/* Class of a small size (<= HAK_TABLE_MAX). Before initialisation the table is all zeros, which
- * is harmless: every list is empty then, so the caller falls into tls_refill_alloc(size). */
+/* Class of a small size (<= HAK_TABLE_MAX): one load from a constant table. */
 HAK_INLINE unsigned size_class_small(size_t size) { return hak_class_table[(size + 7) >> 3]; }
 
 #endif
