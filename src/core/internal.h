@@ -215,7 +215,10 @@ HAK_INLINE bool hak_ensure_init(void) {
 }
 
 /* ---- Refill daemon (refill_thread/daemon.c) ---------------------------------------------------- */
-void daemon_maybe_start(void) HAK_INTERNAL;   /* from slow paths only: never from inside a lock */
+/* Counts toward starting the daemon (after 16 calls); from slow paths with no lock held only. */
+void daemon_maybe_start(void) HAK_INTERNAL;
+/* Memory was released that the purge timer should look at: arms the timer. */
+void daemon_note_purge_pending(void) HAK_INTERNAL;
 void daemon_wake(void) HAK_INTERNAL;          /* cheap when the daemon is awake: one load */
 bool daemon_enabled(void) HAK_INTERNAL;       /* running (or about to), so rings are being filled */
 void daemon_atfork_prepare(void) HAK_INTERNAL;

@@ -124,13 +124,14 @@ static void *cache_put(void *p, size_t size, size_t *unmap_size) {
     }
     cache[cache_count++] = (cached_map_t){ p, size, os_now_ms() };
     cache_bytes += size;
-    atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
+    daemon_note_purge_pending();
     return evict;
 }
 
 /* ---- Entry points ------------------------------------------------------------------------------- */
 
 void *large_alloc(size_t size, size_t align, bool zero) {
+    if (HAK_UNLIKELY(!hak_ensure_init())) { errno = ENOMEM; return NULL; }
     if (size > PTRDIFF_MAX - (1u << 20) || align > ((size_t)1 << 40)) { errno = ENOMEM; return NULL; }
     size_t need = page_round(size ? size : 1), got = need;
     if (align < (size_t)getpagesize()) align = (size_t)getpagesize();
@@ -165,6 +166,7 @@ bool large_free(void *p) {
     }
     pthread_mutex_unlock(&large_lock);
     if (unmap) os_unmap(unmap, unmap_size);
+    if (e) daemon_maybe_start();   /* a large-only program gets its cache purged too */
     return e != NULL;
 }
 

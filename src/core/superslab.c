@@ -105,7 +105,7 @@ bool slab_release(slab_meta_t *m) {
         atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
     }
     uint64_t old = atomic_fetch_or_explicit(&ss->free_mask, bit, memory_order_release);
-    atomic_store_explicit(&hak_purge_pending, 1, memory_order_relaxed);
+    daemon_note_purge_pending();
     if ((old | bit) != HAK_SS_ALL_FREE) return false;
     atomic_store_explicit(&ss->empty_since_ms, now, memory_order_relaxed);
     return true;

@@ -102,7 +102,8 @@ void *tls_refill_alloc(size_t size) {
             errno = ENOMEM;
             return NULL;
         }
-        daemon_maybe_start();
+        if (daemon_enabled()) daemon_wake();   /* its ring ran dry */
+        else daemon_maybe_start();
     }
     tls_bin_t *b = &hak_tls.bins[cls];
     b->head = block_next(batch);

@@ -151,13 +151,16 @@ static void daemon_start(void) {
 
 void daemon_maybe_start(void) {
     int state = atomic_load_explicit(&daemon_state, memory_order_relaxed);
-    if (state == DAEMON_RUNNING) {
-        daemon_wake();
-        return;
-    }
     if (state != DAEMON_OFF || !hak_opt.refill_thread) return;
     if (atomic_fetch_add_explicit(&sync_refills, 1, memory_order_relaxed) + 1 >= DAEMON_START_AFTER_REFILLS)
         daemon_start();
+}
+
+/* Only the 0 -> 1 transition wakes the daemon, so that it arms its purge timer: once per purge
+ * cycle, not once per release. */
+void daemon_note_purge_pending(void) {
+    if (!atomic_exchange_explicit(&hak_purge_pending, 1, memory_order_relaxed) && daemon_enabled())
+        daemon_wake();
 }
 
 HAK_API void hak_refill_thread_pause(int paused) {
