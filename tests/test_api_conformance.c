@@ -9,8 +9,9 @@
  * posix_memalign rejects bad alignments with EINVAL and leaves *out alone; alignments 16 B..64 MiB
  * through posix_memalign, aligned_alloc and memalign for small and large sizes; valloc and pvalloc;
  * realloc keeps contents when growing and shrinking across the small/large boundary; realloc(NULL);
- * calloc zeroes memory that was dirty before; every size 1..40000 and large sizes up to 64 MiB keep
- * their contents while other blocks are live. */
+ * calloc zeroes memory that was dirty before; every size 1..40000, a stride through the coarse
+ * classes up to 600000 and large sizes up to 64 MiB keep their contents while other blocks are
+ * live. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdalign.h>
@@ -518,10 +519,44 @@ static void test_all_sizes_contents(void)
     OK("%zu sizes 1..40000: non-NULL, aligned, usable >= n, contents intact among %d live blocks",
        count, W);
 
+    /* Above 40000 B the classes get coarse (up to 256 KiB at the time of writing): a stride that
+     * is prime to every class size, and the sizes either side of each power of two. */
+    count = 0;
+    memset(win, 0, sizeof win);
+    for (size_t n = 40001; n <= 600000; n += HAK_SCALE(997, 9973), count++) {
+        size_t sz[3] = { n, 0, 0 };
+        size_t pow2 = 65536;
+        while (pow2 < n) pow2 *= 2;
+        if (pow2 - n < HAK_SCALE(997, 9973)) { sz[1] = pow2; sz[2] = pow2 + 1; }
+        for (int j = 0; j < 3 && sz[j]; j++) {
+            size_t slot = (count * 3 + (size_t)j) % W;
+            if (win[slot]) {
+                size_t bad = pattern_check(win[slot], len[slot], len[slot]);
+                CHECK(bad == len[slot], "block of %zu bytes corrupted at offset %zu", len[slot], bad);
+                API(free)(win[slot]);
+            }
+            void *p = API(malloc)(sz[j]);
+            CHECK(p != NULL, "malloc(%zu) returned NULL", sz[j]);
+            CHECK(is_aligned(p, alignof(max_align_t)), "malloc(%zu) = %p misaligned", sz[j], p);
+            CHECK(API(malloc_usable_size)(p) >= sz[j], "malloc(%zu): usable %zu", sz[j],
+                  API(malloc_usable_size)(p));
+            pattern_fill(p, sz[j], sz[j]);
+            win[slot] = p;
+            len[slot] = sz[j];
+        }
+    }
+    for (size_t i = 0; i < W; i++)
+        if (win[i]) {
+            CHECK(pattern_check(win[i], len[i], len[i]) == len[i], "block of %zu corrupted", len[i]);
+            API(free)(win[i]);
+        }
+    OK("%zu sizes 40001..600000 (and 2^k, 2^k+1): non-NULL, aligned, usable >= n, contents "
+       "intact among %d live blocks", count, W);
+
     /* Large sizes up to 64 MiB, a few live at once, fully written and checked. */
     void *big[4] = { 0 };
     size_t blen[4] = { 0 };
-    int k = 0, count = 0;
+    int k = 0, nlarge = 0;
     for (size_t n = 40001; n <= 64 * MiB; n = n * 3 / 2 + 4093, k = (k + 1) % 4) {
         if (big[k]) {
             CHECK(pattern_check(big[k], blen[k], blen[k]) == blen[k], "large block of %zu corrupted",
@@ -535,7 +570,7 @@ static void test_all_sizes_contents(void)
               API(malloc_usable_size)(big[k]));
         pattern_fill(big[k], n, n);
         blen[k] = n;
-        count++;
+        nlarge++;
     }
     big[k] = API(malloc)(64 * MiB);
     CHECK(big[k] != NULL, "malloc(64 MiB)");
@@ -548,7 +583,7 @@ static void test_all_sizes_contents(void)
             CHECK(pattern_check(big[i], blen[i], blen[i]) == blen[i], "large block corrupted");
             API(free)(big[i]);
         }
-    OK("%d large sizes 40001 B..64 MiB: fully written and read back, 4 live at a time", count + 1);
+    OK("%d large sizes 40001 B..64 MiB: fully written and read back, 4 live at a time", nlarge + 1);
 }
 
 int main(void)

@@ -86,8 +86,9 @@ static unsigned long blocks_done;
 static void run_workload(int phase)
 {
     pthread_t th[NT];
-    for (int t = 0; t < NT; t++) {
+    for (int t = 0; t < NT; t++) /* all before any thread starts: thread t writes box[t+1] */
         box[t].head = box[t].tail = 0;
+    for (int t = 0; t < NT; t++) {
         CHECK(pthread_create(&th[t], NULL, worker, (void *)(uintptr_t)((t << 8) | (phase & 0xff))) == 0,
               "pthread_create");
     }

@@ -1,42 +1,43 @@
-/* test_large_cache_no_syscall: a loop of malloc(256 KiB) / free is served from the cache of freed
- * large mappings, not by a system call and fresh page faults per iteration.
+/* test_large_cache_no_syscall: a loop of malloc(n) / free of a big block is served from memory the
+ * allocator keeps (its cache of freed large mappings, or a SuperSlab class), not by a system call
+ * and fresh page faults per iteration. Done for n = 256 KiB (the largest size class at the time of
+ * writing) and n = 1 MiB (a large block: a mapping of its own, then the cache).
  *
  * The loop: 10000 iterations, each writing one byte in every page of the block, so a block that is
- * a fresh mapping, or one given back with madvise, costs 64 page faults. Checked three ways:
+ * a fresh mapping, or one given back with madvise, costs n / 4 KiB page faults. Checked three ways:
  *  1. in this process (the allocator already busy with small blocks: stdio has allocated), minor
- *     page faults during the loop stay below a tenth of 10000 x 64;
- *  2. the same in a fresh child ("loop" mode) whose only allocations are 256 KiB blocks, so that
+ *     page faults during the loop stay below a tenth of 10000 x n / 4 KiB;
+ *  2. the same in a fresh child ("loop" mode) whose only allocations are these blocks, so that
  *     a cache that works only once something else has set the allocator up is caught too;
  *  3. if strace is installed (and allowed), the child runs under
  *     `strace -f -c -e trace=mmap,munmap,mremap,madvise`, and those calls, start-up included, must
  *     total below 1000, a tenth of one per iteration. Without strace this part is reported as
  *     skipped and the test rests on checks 1 and 2.
- * Usage: test_large_cache_no_syscall [loop]   (loop: warm up, run the loop, print its fault count) */
+ * Usage: test_large_cache_no_syscall [loop BYTES]   (loop: warm up, run the loop, print its faults) */
 #define _GNU_SOURCE
 #include "api.h"
 #include "testutil.h"
 
 #define ITER 10000
-#define BLOCK (256 * KiB)
 
-static void the_loop(void)
+static void the_loop(size_t block)
 {
     for (int i = 0; i < ITER; i++) {
-        volatile unsigned char *p = API(malloc)(BLOCK);
-        CHECK(p != NULL, "malloc(256 KiB) #%d", i);
-        for (size_t off = 0; off < BLOCK; off += 4096)
+        volatile unsigned char *p = API(malloc)(block);
+        CHECK(p != NULL, "malloc(%zu) #%d", block, i);
+        for (size_t off = 0; off < block; off += 4096)
             p[off] = (unsigned char)i;
-        CHECK(p[BLOCK - 4096] == (unsigned char)i, "write lost");
+        CHECK(p[block - 4096] == (unsigned char)i, "write lost");
         API(free)((void *)p);
     }
 }
 
-static void warm_up(void)
+static void warm_up(size_t block)
 {
     for (int i = 0; i < 20; i++) {
-        void *p = API(malloc)(BLOCK);
-        CHECK(p != NULL, "malloc(256 KiB)");
-        memset(p, 1, BLOCK);
+        void *p = API(malloc)(block);
+        CHECK(p != NULL, "malloc(%zu)", block);
+        memset(p, 1, block);
         API(free)(p);
     }
 }
@@ -85,55 +86,47 @@ static long parse_strace_summary(const char *path, char *detail, size_t detail_l
     return total;
 }
 
-int main(int argc, char **argv)
+static void check_size(size_t block)
 {
-    if (argc > 1 && !strcmp(argv[1], "loop")) {
-        /* No stdio before the loop: its buffer would be the process's first small allocation. */
-        warm_up();
-        long f = minor_faults();
-        the_loop();
-        f = minor_faults() - f;
-        char line[64];
-        int n = snprintf(line, sizeof line, "faults %ld\n", f);
-        return write(1, line, (size_t)n) == n ? 0 : 1;
-    }
-    api_check_linked();
+    const char *name = block == 256 * KiB ? "256 KiB" : "1 MiB";
+    const long fresh = (long)ITER * (long)(block / 4096);
 
-    warm_up();
+    warm_up(block);
     long f0 = minor_faults();
-    the_loop();
+    the_loop(block);
     long faults = minor_faults() - f0;
-    const long fresh = (long)ITER * (long)(BLOCK / 4096);
     CHECK(faults < fresh / 10,
-          "%d x malloc(256 KiB)/touch/free caused %ld minor faults: a fresh mapping (or purged "
-          "pages) nearly every time (%ld if every time)", ITER, faults, fresh);
-    OK("%d x malloc(256 KiB)/touch every page/free: %ld minor faults (a fresh block each time "
-       "would be %ld)", ITER, faults, fresh);
+          "%d x malloc(%s)/touch/free caused %ld minor faults: a fresh mapping (or purged pages) "
+          "nearly every time (%ld if every time)", ITER, name, faults, fresh);
+    OK("%d x malloc(%s)/touch every page/free: %ld minor faults (a fresh block each time would "
+       "be %ld)", ITER, name, faults, fresh);
 
     static struct child_result r;
-    char *plain[] = { (char *)self_exe(), "loop", NULL };
+    char size_arg[32];
+    snprintf(size_arg, sizeof size_arg, "%zu", block);
+    char *plain[] = { (char *)self_exe(), "loop", size_arg, NULL };
     run_child(plain, NULL, &r);
-    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "the loop in a child: %s; stderr: \"%s\"",
-          describe_status(r.status), r.err);
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+          "the %s loop in a child: %s; stderr: \"%s\"", name, describe_status(r.status), r.err);
     long child_faults = -1;
     CHECK(sscanf(r.out, "faults %ld", &child_faults) == 1, "child output: \"%s\"", r.out);
     CHECK(child_faults < fresh / 10,
-          "in a fresh process whose only allocations are 256 KiB blocks, the loop caused %ld minor "
+          "in a fresh process whose only allocations are %s blocks, the loop caused %ld minor "
           "faults: a fresh mapping (or purged pages) nearly every time (%ld if every time)",
-          child_faults, fresh);
-    OK("fresh process, only 256 KiB blocks: the loop caused %ld minor faults", child_faults);
+          name, child_faults, fresh);
+    OK("fresh process, only %s blocks: the loop caused %ld minor faults", name, child_faults);
 
     const char *strace = find_strace();
     if (!strace) {
-        NOTE("skip: strace not installed; system calls not counted (the fault check above stands)");
-        return 0;
+        NOTE("skip: strace not installed; system calls not counted (the fault checks stand)");
+        return;
     }
     char out[] = "/tmp/hakmem_test_strace_XXXXXX";
     int fd = mkstemp(out);
     CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
     close(fd);
     char *args[] = { (char *)strace, "-f", "-c", "-e", "trace=mmap,munmap,mremap,madvise", "-o",
-                     out, (char *)self_exe(), "loop", NULL };
+                     out, (char *)self_exe(), "loop", size_arg, NULL };
     run_child(args, NULL, &r);
     char detail[256];
     long calls = parse_strace_summary(out, detail, sizeof detail);
@@ -141,15 +134,33 @@ int main(int argc, char **argv)
     if (!(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) && calls < 0 &&
         (strstr(r.err, "ptrace") || strstr(r.err, "Operation not permitted"))) {
         NOTE("skip: strace cannot trace here (%s); system calls not counted", r.err);
-        return 0;
+        return;
     }
     CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
-          "the loop under strace: %s; stderr: \"%s\"", describe_status(r.status), r.err);
+          "the %s loop under strace: %s; stderr: \"%s\"", name, describe_status(r.status), r.err);
     CHECK(calls >= 0, "could not read strace's summary; stderr: \"%s\"", r.err);
     CHECK(calls < ITER / 10,
-          "%d x malloc(256 KiB)/free made %ld mmap/munmap/mremap/madvise calls (%s): a system call "
-          "for (nearly) every block", ITER, calls, detail);
-    OK("under strace: %d x malloc(256 KiB)/free made %ld mmap/munmap/mremap/madvise calls in "
-       "all, start-up included (%s)", ITER, calls, detail[0] ? detail : "none");
+          "%d x malloc(%s)/free made %ld mmap/munmap/mremap/madvise calls (%s): a system call "
+          "for (nearly) every block", ITER, name, calls, detail);
+    OK("under strace: %d x malloc(%s)/free made %ld mmap/munmap/mremap/madvise calls in all, "
+       "start-up included (%s)", ITER, name, calls, detail[0] ? detail : "none");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && !strcmp(argv[1], "loop")) {
+        /* No stdio before the loop: its buffer would be the process's first small allocation. */
+        size_t block = (size_t)strtoull(argv[2], NULL, 10);
+        warm_up(block);
+        long f = minor_faults();
+        the_loop(block);
+        f = minor_faults() - f;
+        char line[64];
+        int n = snprintf(line, sizeof line, "faults %ld\n", f);
+        return write(1, line, (size_t)n) == n ? 0 : 1;
+    }
+    api_check_linked();
+    check_size(256 * KiB);
+    check_size(1 * MiB);
     return 0;
 }
