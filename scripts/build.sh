@@ -3,5 +3,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HAKMEM_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -31,6 +31,7 @@ static HAK_COLD void invalid_pointer(const char *what, void *p) {
 static HAK_NOINLINE void free_slow(void *p) {
     if (p == NULL) {
         HAK_COUNT(free_null);
+        HAK_COUNTS_SETTLE();
         return;
     }
     if (!large_free(p)) invalid_pointer("free", p);

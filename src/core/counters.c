@@ -42,6 +42,18 @@ void counters_thread_exit(void) {
     pthread_mutex_unlock(&counters_lock);
 }
 
+/* A thread past counters_thread_exit that still counts (a pthread key destructor running after
+ * ours frees a block): add those counts to the exited total now. It is unlinked, so no reader
+ * reads its array meanwhile. */
+void counters_thread_fold(void) {
+    pthread_mutex_lock(&counters_lock);
+    for (unsigned i = 0; i < HAK_C_COUNT; i++) {
+        exited[i] += atomic_load_explicit(&hak_tls_counters[i], memory_order_relaxed);
+        atomic_store_explicit(&hak_tls_counters[i], 0, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&counters_lock);
+}
+
 void counters_atfork_prepare(void) { pthread_mutex_lock(&counters_lock); }
 void counters_atfork_parent(void) { pthread_mutex_unlock(&counters_lock); }
 

@@ -39,7 +39,7 @@
     X(daemon_batches,      "batches the daemon put into rings")                                  \
     X(daemon_chains_drained,"returned chains the daemon or a refill took off return stacks")      \
     X(slab_released,       "slabs released to their SuperSlab (slab exchange)")                  \
-    X(superslab_purged,    "slab runs given back with madvise")                                  \
+    X(slab_runs_purged,   "slab runs given back with madvise")                                  \
     X(superslab_retired,   "SuperSlabs unmapped")                                                \
     X(grace_periods,       "RCU grace periods waited for")
 
@@ -55,6 +55,8 @@ extern __thread _Atomic uint64_t hak_tls_counters[HAK_C_COUNT]
     __attribute__((tls_model("initial-exec"))) HAK_INTERNAL;
 void counters_thread_register(void) HAK_INTERNAL;
 void counters_thread_exit(void) HAK_INTERNAL;
+void counters_thread_fold(void) HAK_INTERNAL;
+void tls_counters_settle(void) HAK_INTERNAL;   /* tls_cache.c */
 void counters_sum(uint64_t *out) HAK_INTERNAL;
 void counters_atfork_prepare(void) HAK_INTERNAL;
 void counters_atfork_parent(void) HAK_INTERNAL;
@@ -66,10 +68,14 @@ HAK_INLINE void hak_count_add(unsigned id, uint64_t n) {
 }
 #define HAK_COUNT(name)        hak_count_add(HAK_C_##name, 1)
 #define HAK_COUNT_N(name, n)   hak_count_add(HAK_C_##name, (uint64_t)(n))
+/* After counting on a cold path that a thread may take before it registers or after its exit
+ * destructor ran: make sure those counts get summed (tls_counters_settle). */
+#define HAK_COUNTS_SETTLE()    tls_counters_settle()
 #define HAK_COUNTERS_ON 1
 #else
 #define HAK_COUNT(name)        ((void)0)
 #define HAK_COUNT_N(name, n)   ((void)0)
+#define HAK_COUNTS_SETTLE()    ((void)0)
 #define HAK_COUNTERS_ON 0
 #endif
 

@@ -138,7 +138,6 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     pthread_mutex_lock(&large_lock);
     void *p = cache_take(need, align, &got);
     pthread_mutex_unlock(&large_lock);
-    HAK_COUNT(large_alloc);
     if (p) HAK_COUNT(large_cache_hit);
     if (p && zero) {
         memset(p, 0, need);            /* a reused mapping holds old data; fresh ones are zero */
@@ -150,6 +149,8 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     bool ok = table_insert((uintptr_t)p, got);
     pthread_mutex_unlock(&large_lock);
     if (!ok) { os_unmap(p, got); errno = ENOMEM; return NULL; }
+    HAK_COUNT(large_alloc);              /* blocks handed out: a failed mmap is not one */
+    HAK_COUNTS_SETTLE();
     return p;
 }
 
@@ -167,6 +168,7 @@ bool large_free(void *p) {
     pthread_mutex_unlock(&large_lock);
     if (unmap) os_unmap(unmap, unmap_size);
     if (e) daemon_maybe_start();   /* a large-only program gets its cache purged too */
+    if (e) HAK_COUNTS_SETTLE();
     return e != NULL;
 }
 

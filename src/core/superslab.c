@@ -120,7 +120,7 @@ static void purge_owned(superslab_t *ss, uint64_t owned) {
         int len = __builtin_ctzll(~(owned >> first));
         if (first + len > 64) len = 64 - first;
         os_purge(slab_base(ss, (unsigned)first), (size_t)len << HAK_SLAB_SHIFT);
-        HAK_COUNT(superslab_purged);
+        HAK_COUNT(slab_runs_purged);
         owned &= ~(len == 64 ? ~0ull : (((1ull << len) - 1) << first));
     }
 }

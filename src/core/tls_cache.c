@@ -57,6 +57,17 @@ static void thread_exit(void *arg) {
 
 void tls_cache_init(void) { pthread_key_create(&tls_exit_key, thread_exit); }
 
+#if HAKMEM_DEBUG_COUNTERS
+/* Counts are summed only over registered threads and those that exited through thread_exit. A
+ * thread that only uses large blocks (or frees NULL) never reaches thread_register, and one past
+ * thread_exit has already folded its counters: register the first, fold the second again. */
+void tls_counters_settle(void) {
+    if (HAK_LIKELY(tls_registered == TLS_REGISTERED)) return;
+    if (tls_registered == TLS_EXITING) counters_thread_fold();
+    else if (atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2) thread_register();
+}
+#endif
+
 static uint32_t refill_from_ring(unsigned cls, void **out) {
     void *batch = batch_ring_pop(cls);
     if (!batch) {
@@ -89,10 +100,14 @@ void *tls_refill_alloc(size_t size) {
     }
     unsigned cls = size_class_of(size);
     HAK_COUNT(malloc_tls_miss);
-    if (HAK_UNLIKELY(tls_registered == TLS_EXITING)) return alloc_while_exiting(cls);
+    if (HAK_UNLIKELY(tls_registered == TLS_EXITING)) {
+        void *p = alloc_while_exiting(cls);
+        HAK_COUNTS_SETTLE();
+        return p;
+    }
     if (HAK_UNLIKELY(tls_registered == TLS_NEW)) thread_register();
     void *p = tls_list_pop(cls);      /* the list may not have been empty for this class */
-    if (p) return p;   /* (counted as a miss: the fast path did not see it) */
+    if (p) return p;
 
     void *batch = NULL;
     uint32_t n = daemon_enabled() ? refill_from_ring(cls, &batch) : 0;
@@ -118,6 +133,7 @@ void tls_overflow(unsigned cls) {
         b->head = NULL;
         b->room = 0;
         central_give_back(cls, head, 0);   /* the list ends in NULL; 0: not a whole batch */
+        HAK_COUNTS_SETTLE();
         return;
     }
     if (HAK_UNLIKELY(tls_registered == TLS_NEW)) {
