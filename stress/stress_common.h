@@ -241,6 +241,8 @@ static __attribute__((unused)) void stamp_new(void *p, size_t size, size_t align
     if (usable < size) stress_fail("%s(%zu) = %p has usable size %zu", what, size, p, usable);
     if (align && ((uintptr_t)p & (align - 1)))
         stress_fail("%s(%zu, align %zu) = %p is misaligned", what, size, align, p);
+    /* malloc's own guarantee: 16 bytes (max_align_t) for blocks that can hold one, 8 below. */
+    if ((uintptr_t)p & (size >= 16 ? 15 : 7)) stress_fail("%s(%zu) = %p is not aligned for any type", what, size, p);
     canary_fill(p, size);
 }
 

@@ -30,8 +30,9 @@ static void *worker(void *arg)
     size_t *sz = malloc(BURST * sizeof *sz);
     if (!p || !sz) stress_fail("no memory for the burst table");
     while (!atomic_load_explicit(&workers_stop, memory_order_relaxed)) {
-        /* One size class per burst (mostly small), a few of other sizes mixed in. */
-        size_t base = rng_below(&r, 8) ? (size_t)rng_range(&r, 8, 1024) : rng_size(&r);
+        /* One size per burst (mostly small classes, at most 32 KiB: a burst of 1536 blocks of
+         * 1 MiB would be 1.5 GiB), a few blocks of any size mixed in. */
+        size_t base = rng_below(&r, 8) ? (size_t)rng_range(&r, 8, 1024) : (size_t)rng_range(&r, 1025, 32 * KiB);
         unsigned n = (unsigned)rng_range(&r, BURST / 4, BURST);
         for (unsigned i = 0; i < n; i++) {
             sz[i] = rng_below(&r, 16) ? base : rng_size(&r);

@@ -39,7 +39,7 @@ static void tls_flush_all(void) {
         void *head = b->head;
         uint32_t n = (uint32_t)(tls_cap(c) - b->room);
         b->head = NULL;
-        b->room = tls_cap(c);
+        b->room = tls_registered == TLS_REGISTERED ? tls_cap(c) : 0;
         central_give_back(c, head, n);   /* lists end in NULL: batches do, pushes prepend */
     }
 }
