@@ -196,6 +196,16 @@ void central_give_back(unsigned cls, void *head, uint32_t n) {
     after_emptied(emptied);
 }
 
+bool central_try_give_back_batch(unsigned cls, void *batch) {
+    central_t *c = &central[cls];
+    if (pthread_mutex_trylock(&c->lock) != 0) return false;
+    HAK_COUNT(free_batch_to_central);
+    bool emptied = stash_batch(cls, batch, true);
+    pthread_mutex_unlock(&c->lock);
+    after_emptied(emptied);
+    return true;
+}
+
 bool central_wants_fill(unsigned cls) {
     return atomic_load_explicit(&central[cls].active, memory_order_relaxed)
         && batch_ring_count(cls) <= hak_class_ring_low[cls];

@@ -181,6 +181,9 @@ uint32_t central_refill(unsigned cls, void **out) HAK_INTERNAL;
 void central_note_ring_refill(unsigned cls) HAK_INTERNAL;
 /* Take back a NULL-terminated chain of n blocks of class cls. */
 void  central_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
+/* With the daemon running: a whole batch straight into the ring (or transfer cache, or slabs) if
+ * the class lock is free; false if it is busy (then the caller uses the return stack). */
+bool  central_try_give_back_batch(unsigned cls, void *batch) HAK_INTERNAL;
 /* Daemon side: drain the class's return stack and top its ring up to the high watermark.
  * Returns the batches it put in the ring. */
 uint32_t central_daemon_fill(unsigned cls) HAK_INTERNAL;

@@ -148,6 +148,10 @@ void tls_overflow(unsigned cls) {
     b->room += (int32_t)per;
     HAK_COUNT(free_overflow);
     block_set_next(tail, NULL);
+    /* With the daemon running, an uncontended class lock lets the batch go straight back into the
+     * ring (the lock holder may produce into it); only under contention does it take the lock-free
+     * return stack for the daemon to recycle. */
+    if (daemon_enabled() && central_try_give_back_batch(cls, head)) return;
     if (daemon_enabled() && return_stack_usable(cls)) {
         HAK_COUNT(free_batch_to_daemon);
         if (return_stack_push(cls, head) >= hak_class_ring_high[cls]) daemon_wake();
