@@ -179,7 +179,7 @@ void superslab_atfork_child(void) HAK_INTERNAL;
 uint32_t central_refill(unsigned cls, void **out) HAK_INTERNAL;
 /* A thread took a batch from the class's ring (statistics, activity hint). */
 void central_note_ring_refill(unsigned cls) HAK_INTERNAL;
-/* Take back a NULL-terminated chain of n blocks of class cls. */
+/* Take back a NULL-terminated chain of n blocks of class cls (n exact, or 0 if unknown). */
 void  central_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
 /* With the daemon running: a whole batch straight into the ring (or transfer cache, or slabs) if
  * the class lock is free; false if it is busy (then the caller uses the return stack). */
