@@ -24,7 +24,7 @@ typedef struct option_row {
 
 static option_row_t options[] = {
     { "HAKMEM_TINY_REFILL_COUNT", OPT_LONG, &hak_opt.refill_count, 32, 1, 256,
-      "blocks per refill batch for classes up to 128 B (larger classes: 8 KiB per batch, at most this many)" },
+      "blocks per refill batch for classes up to 128 B (larger classes: 32 KiB per batch, 4 to this many blocks; 2 above 32 KiB)" },
     { "HAKMEM_TLS_CAP_BATCHES", OPT_LONG, &hak_opt.tls_cap_batches, 2, 1, 64,
       "a thread's list per class holds at most this many batches before one goes back" },
     { "HAKMEM_REFILL_THREAD", OPT_BOOL, &hak_opt.refill_thread, 1, 0, 1,

@@ -23,7 +23,9 @@ uint32_t hak_class_ring_high[HAK_NUM_CLASSES];
 uint32_t hak_class_ring_low[HAK_NUM_CLASSES];
 uint32_t hak_class_transfer[HAK_NUM_CLASSES];
 
-#define BATCH_BYTES 8192u         /* batch size target above 128 B */
+#define BATCH_BYTES 32768u        /* batch size target above 128 B */
+#define BATCH_MIN_SMALL 4u        /* at least this many blocks per batch up to 32 KiB */
+#define BATCH_MIN_MEDIUM 2u       /* and above */
 #define CLASS_CACHE_BYTES 524288u /* what a ring or a transfer cache may hold per class */
 
 static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -55,6 +57,8 @@ void size_class_init(uint32_t refill_count) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t size = hak_class_size[c];
         uint32_t n = size <= 128 ? refill_count : BATCH_BYTES / size;
+        uint32_t min = c < HAK_FIRST_MEDIUM ? BATCH_MIN_SMALL : BATCH_MIN_MEDIUM;
+        if (n < min) n = min;
         if (n > refill_count) n = refill_count;
         if (n < 1) n = 1;
         hak_class_batch[c] = n;

@@ -1,7 +1,7 @@
 /* Unit test of the size classes: every size maps to the smallest class that fits it, rounding
  * waste stays within 25% above 128 B, classes are 16-byte multiples from 16 B on, every power of
  * two from 16 B to 256 KiB is a class (aligned allocation relies on it), and batches are sized by
- * bytes (32 blocks up to 128 B, 8 KiB above, at least one block). */
+ * bytes (32 blocks up to 128 B, 32 KiB above, at least 4 blocks up to 32 KiB and 2 above). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "core/internal.h"
@@ -39,8 +39,10 @@ int main(void) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t n = hak_class_batch[c], size = hak_class_size[c];
         EXPECT(n >= 1, "class %u has an empty batch", c);
+        uint32_t min = c < HAK_FIRST_MEDIUM ? 4 : 2;
         if (size <= 128) EXPECT(n == 32, "class %u (%u B) batch %u, expected 32", c, size, n);
-        else EXPECT(n == 1 || n * size <= 8192, "class %u (%u B) batch %u exceeds 8 KiB", c, size, n);
+        else EXPECT(n <= 32 && (n == min || n * size <= 32768) && n >= min,
+                    "class %u (%u B) batch %u: not 32 KiB worth within [%u, 32]", c, size, n, min);
         EXPECT(hak_class_ring_high[c] >= 2 && hak_class_ring_low[c] < hak_class_ring_high[c],
                "class %u watermarks %u/%u", c, hak_class_ring_low[c], hak_class_ring_high[c]);
     }
