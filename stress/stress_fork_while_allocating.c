@@ -8,10 +8,14 @@
  *   - checks the canaries of the main thread's blocks it inherited and frees half of them;
  *   - frees blocks the workers had put in the shared table (allocated by threads that do not
  *     exist in the child);
- *   - runs its own mixed allocation loop, including large blocks, resizes and hak_trim; starts
- *     a thread of its own that allocates too (not under TSan: it does not support threads created
- *     after a multi-threaded fork);
+ *   - runs its own mixed allocation loop, including large blocks, resizes and hak_trim (enough to
+ *     start the child's own refill thread); starts a thread of its own that allocates too;
  *   - exits with 0, or a non-zero code at the first error.
+ * Under a sanitizer the child starts no thread of its own and leaves with _exit(0): TSan does not
+ * support threads created after a multi-threaded fork, and clang 14's ASan can deadlock a new
+ * thread in the child on its own allocator lock inherited held from the parent (seen here:
+ * pthread_getattr_np -> free -> quarantine, in AsanThread::Init), and its exit-time leak check can
+ * block the same way. hakmem's refill thread may still start in the child; nothing waits for it.
  * The parent waits (with a deadline: a child deadlocked on a lock inherited held is a failure),
  * checks the exit status, checks its own blocks and replaces some of them. */
 #include "stress_common.h"
@@ -100,7 +104,7 @@ static void child_main(void **mine, size_t *mine_size, uint64_t seed)
             p[i] = NULL;
         }
     }
-#if !STRESS_TSAN
+#if !STRESS_TSAN && !STRESS_ASAN
     pthread_t t;
     if (pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)seed)) stress_fail("child pthread_create");
     pthread_join(t, NULL);
@@ -115,7 +119,11 @@ static void child_main(void **mine, size_t *mine_size, uint64_t seed)
     void *big = API(malloc)(3 * MiB);
     stamp_new(big, 3 * MiB, 0, "child malloc(3 MiB)");
     free_checked(big, 3 * MiB, "child large free");
-    exit(0);
+#if STRESS_TSAN || STRESS_ASAN
+    _exit(0);
+#else
+    exit(0);   /* the normal path: atexit handlers, stdio, hakmem's own exit statistics */
+#endif
 }
 
 /* Wait for the child, with a deadline: a child stuck on a lock inherited held never exits. */

@@ -7,16 +7,27 @@
 
 static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc(size, 16, false); }
 
+/* ASan builds: a block leaving the allocator is unpoisoned for its whole usable size. */
+#if defined(HAK_ASAN)
+static void *asan_hand_out(void *p) {
+    if (p) HAK_UNPOISON(p, hak_class_size[ss_of(p)->slab_class[slab_index_of(p)]]);
+    return p;
+}
+#define HAND_OUT(p) asan_hand_out(p)
+#else
+#define HAND_OUT(p) (p)
+#endif
+
 HAK_API void *hak_malloc(size_t size) {
     if (HAK_COUNTERS_ON && size == 0) HAK_COUNT(malloc_zero);
     if (HAK_LIKELY(size <= HAK_TABLE_MAX)) {
         void *p = tls_list_pop(size_class_small(size));
-        if (HAK_LIKELY(p != NULL)) return p;
-        return tls_refill_alloc(size);
+        if (HAK_LIKELY(p != NULL)) return HAND_OUT(p);
+        return HAND_OUT(tls_refill_alloc(size));
     }
     if (size <= HAK_SMALL_MAX) {
         void *p = tls_list_pop(size_class_of_large(size));
-        return p ? p : tls_refill_alloc(size);
+        return HAND_OUT(p ? p : tls_refill_alloc(size));
     }
     return malloc_large(size);
 }
@@ -40,10 +51,28 @@ static HAK_NOINLINE void free_slow(void *p) {
 /* The slab class of a block in a registered SuperSlab, or HAK_CLASS_NONE (header slab, free slab). */
 HAK_INLINE unsigned block_class(void *p) { return ss_of(p)->slab_class[slab_index_of(p)]; }
 
+/* ASan builds: the block must be live (a poisoned first byte means it is free already), then it is
+ * poisoned whole. Reading the poisoned byte on purpose makes ASan report a double free with this
+ * call's stack and the block's history. */
+#if defined(HAK_ASAN)
+static void asan_take_back(void *p, unsigned cls) {
+    if (HAK_IS_POISONED(p)) {
+        hak_message("hakmem: free(%p): the block is already free (double free?)", p);
+        (void)*(volatile char *)p;
+        invalid_pointer("free", p);
+    }
+    HAK_POISON(p, hak_class_size[cls]);
+}
+#define TAKE_BACK(p, cls) asan_take_back(p, cls)
+#else
+#define TAKE_BACK(p, cls) ((void)0)
+#endif
+
 HAK_API void hak_free(void *p) {
     if (HAK_LIKELY(registry_contains((uintptr_t)p))) {
         unsigned cls = block_class(p);
         if (HAK_LIKELY(cls < HAK_NUM_CLASSES)) {
+            TAKE_BACK(p, cls);
             tls_list_push(cls, p);
             return;
         }

@@ -55,14 +55,15 @@ static void partial_remove(central_t *c, slab_meta_t *s) {
 /* Build a chain of up to n blocks from the class's slabs, claiming new slabs as needed. */
 static uint32_t gather(unsigned cls, uint32_t n, void **out) {
     central_t *c = &central[cls];
-    void *head = NULL, **tailp = &head;
+    void *head = NULL, *tail = NULL;   /* linked with block_set_next (ASan builds poison free blocks) */
     uint32_t got = 0;
     for (; got < n && c->loose; got++) {
         void *b = c->loose;
         c->loose = block_next(b);
         c->nloose--;
-        *tailp = b;
-        tailp = (void **)b;
+        if (tail) block_set_next(tail, b);
+        else head = b;
+        tail = b;
     }
     while (got < n) {
         slab_meta_t *s = c->partial;
@@ -78,8 +79,9 @@ static uint32_t gather(unsigned cls, uint32_t n, void **out) {
             void *b = s->free;
             s->free = block_next(b);
             s->nfree--;
-            *tailp = b;
-            tailp = (void **)b;
+            if (tail) block_set_next(tail, b);
+            else head = b;
+            tail = b;
         }
         HAK_COUNT_N(refill_from_slab_free, got - before);
         if (got < n && s->carved < s->capacity) {
@@ -87,14 +89,15 @@ static uint32_t gather(unsigned cls, uint32_t n, void **out) {
             char *base = slab_base(ss_of_meta(s), s->index);
             for (; got < n && s->carved < s->capacity; got++) {
                 void *b = base + (size_t)s->carved++ * s->block_size;
-                *tailp = b;
-                tailp = (void **)b;
+                if (tail) block_set_next(tail, b);
+                else head = b;
+                tail = b;
             }
             HAK_COUNT_N(refill_carved, got - before);
         }
         if (!s->free && s->carved == s->capacity) partial_remove(c, s);
     }
-    *tailp = NULL;
+    if (tail) block_set_next(tail, NULL);
     *out = head;
     return got;
 }

@@ -229,8 +229,41 @@ void daemon_atfork_parent(void) HAK_INTERNAL;
 void daemon_atfork_child(void) HAK_INTERNAL;
 extern _Atomic uint64_t hak_daemon_wakeups HAK_INTERNAL, hak_daemon_batches HAK_INTERNAL;
 
+/* ---- AddressSanitizer (HAK_ASAN builds only; elsewhere these are nothing) --------------------- */
+/* In an ASan build a small block is poisoned from the moment it is freed until malloc hands it out
+ * again (then unpoisoned for its whole usable size), and a cached large mapping is poisoned while
+ * it is cached, so a use-after-free or double free of a hakmem block is reported by ASan.
+ * hakmem's own accesses to free blocks are their link words (block_word/block_set_word): each
+ * lifts the poison of that one word for the access and puts it back. Memory goes back to the OS
+ * unpoisoned (os_unmap), so whatever is mapped there next starts clean. Blocks are at least 8
+ * bytes and 8-aligned, so no two blocks share an ASan granule. */
+#if defined(HAK_ASAN)
+#include <sanitizer/asan_interface.h>
+#define HAK_POISON(p, n)    __asan_poison_memory_region((const volatile void *)(p), (n))
+#define HAK_UNPOISON(p, n)  __asan_unpoison_memory_region((const volatile void *)(p), (n))
+#define HAK_IS_POISONED(p)  __asan_address_is_poisoned((const volatile void *)(p))
+#else
+#define HAK_POISON(p, n)    ((void)0)
+#define HAK_UNPOISON(p, n)  ((void)0)
+#define HAK_IS_POISONED(p)  0
+#endif
+
 /* ---- Chains of blocks ----------------------------------------------------------------------- */
-HAK_INLINE void *block_next(void *b) { return *(void **)b; }
-HAK_INLINE void  block_set_next(void *b, void *n) { *(void **)b = n; }
+/* Word i of a free block: 0 links a chain, 1 links batches on a return stack. */
+HAK_INLINE void *block_word(void *b, unsigned i) {
+    void **w = (void **)b + i;
+    HAK_UNPOISON(w, sizeof *w);
+    void *v = *w;
+    HAK_POISON(w, sizeof *w);
+    return v;
+}
+HAK_INLINE void block_set_word(void *b, unsigned i, void *v) {
+    void **w = (void **)b + i;
+    HAK_UNPOISON(w, sizeof *w);
+    *w = v;
+    HAK_POISON(w, sizeof *w);
+}
+HAK_INLINE void *block_next(void *b) { return block_word(b, 0); }
+HAK_INLINE void  block_set_next(void *b, void *n) { block_set_word(b, 0, n); }
 
 #endif /* HAK_INTERNAL_H */

@@ -122,6 +122,7 @@ static void *cache_put(void *p, size_t size, size_t *unmap_size) {
         cache_bytes -= cache[oldest].size;
         cache[oldest] = cache[--cache_count];
     }
+    HAK_POISON(p, size);   /* (ASan builds) until cache_take hands it out; done under the lock */
     cache[cache_count++] = (cached_map_t){ p, size, os_now_ms() };
     cache_bytes += size;
     daemon_note_purge_pending();
@@ -139,6 +140,7 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     void *p = cache_take(need, align, &got);
     pthread_mutex_unlock(&large_lock);
     if (p) HAK_COUNT(large_cache_hit);
+    if (p) HAK_UNPOISON(p, got);   /* (ASan builds) ours now: nobody else can reach it */
     if (p && zero) {
         memset(p, 0, need);            /* a reused mapping holds old data; fresh ones are zero */
     } else if (!p) {

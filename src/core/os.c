@@ -41,6 +41,7 @@ void *os_map_aligned(size_t size, size_t align) {
 }
 
 void os_unmap(void *p, size_t size) {
+    HAK_UNPOISON(p, size);   /* (ASan builds) whatever is mapped here next starts clean */
     if (munmap(p, size) != 0) hak_fatal("hakmem: munmap(%p, %zu) failed: errno %d", p, size, errno);
     atomic_fetch_sub_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
 }

@@ -20,7 +20,7 @@ typedef struct return_stack {
 
 extern return_stack_t hak_returns[HAK_NUM_CLASSES] HAK_INTERNAL;
 
-HAK_INLINE void *batch_link(void *batch) { return ((void **)batch)[1]; }
+HAK_INLINE void *batch_link(void *batch) { return block_word(batch, 1); }
 
 HAK_INLINE bool return_stack_usable(unsigned cls) { return cls != 0; }
 
@@ -29,7 +29,7 @@ HAK_INLINE uint32_t return_stack_push(unsigned cls, void *batch) {
     return_stack_t *rs = &hak_returns[cls];
     void *old = atomic_load_explicit(&rs->top, memory_order_relaxed);
     do {
-        ((void **)batch)[1] = old;
+        block_set_word(batch, 1, old);
     } while (!atomic_compare_exchange_weak_explicit(&rs->top, &old, batch, memory_order_release,
                                                     memory_order_relaxed));
     return atomic_fetch_add_explicit(&rs->batches, 1, memory_order_relaxed) + 1;
