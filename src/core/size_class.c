@@ -30,18 +30,11 @@ uint32_t hak_class_transfer[HAK_NUM_CLASSES];
 
 static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Class of a size in (128, 32 KiB]: band k holds (2^k, 2^(k+1)] in four steps of 2^(k-2). */
-static unsigned class_of_banded(size_t size) {
-    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-    return 9u + (k - 7u) * 4u + (unsigned)((size - 1 - ((size_t)1 << k)) >> (k - 2));
-}
-
-unsigned size_class_of_large(size_t size) { return class_of_banded(size); }
 
 static unsigned class_of_any(size_t size) {
     if (size <= 8) return 0;
     if (size <= 128) return (unsigned)((size + 15) >> 4);
-    return class_of_banded(size);
+    return size_class_of_large(size);
 }
 
 void size_class_init(uint32_t refill_count) {
@@ -64,7 +57,7 @@ void size_class_init(uint32_t refill_count) {
         hak_class_batch[c] = n;
         uint32_t fit = CLASS_CACHE_BYTES / (n * size);
         hak_class_ring_high[c] = clamp_u32(fit, 2, (uint32_t)hak_opt.ring_high);
-        hak_class_ring_low[c] = clamp_u32((uint32_t)hak_opt.ring_low, 0, hak_class_ring_high[c] / 2);
+        hak_class_ring_low[c] = clamp_u32((uint32_t)hak_opt.ring_low, 0, hak_class_ring_high[c] / 4);
         hak_class_transfer[c] = clamp_u32(fit, 1, (uint32_t)hak_opt.transfer_batches);
     }
 }
