@@ -1,9 +1,11 @@
 /* Per-class rings of ready batches (Concurrency Kit ck_ring, SPMC).
  * A ring entry is the first block of a batch: a NULL-terminated chain of exactly
- * hak_class_batch[cls] blocks. The refill daemon is the only producer (enqueue_spmc is wait-free
- * for a single producer), and it enqueues with its class's central lock held, which also keeps
- * hak_trim()'s draining (another producer-side actor) from overlapping it. Application threads
- * dequeue (dequeue_spmc: one CAS per batch, never per block). */
+ * hak_class_batch[cls] blocks. Producing is serialised by the class's central lock: whoever holds
+ * it (the refill daemon topping the ring up, a thread whose list overflowed putting its batch back,
+ * a drain) is the one producer at that moment, which is what enqueue_spmc requires (wait-free for a
+ * single producer); the lock's release/acquire orders one producer's ring writes before the next
+ * producer's. Any thread dequeues without the lock (dequeue_spmc: one CAS per batch, never per
+ * block). */
 #ifndef HAK_BATCH_RING_H
 #define HAK_BATCH_RING_H
 #include <ck_ring.h>
