@@ -211,7 +211,7 @@ void central_note_ring_refill(unsigned cls) {
 void central_give_back(unsigned cls, void *head, uint32_t n) {
     central_t *c = &central[cls];
     uint32_t per = hak_class_batch[cls];
-    bool to_ring = daemon_enabled(), emptied = false;
+    bool to_ring = daemon_enabled() && class_uses_ring(cls), emptied = false;
     HAK_COUNT(free_batch_to_central);
     pthread_mutex_lock(&c->lock);
     for (; n >= per && head; n -= per) {
@@ -251,13 +251,14 @@ bool central_try_give_back_batch(unsigned cls, void *batch) {
 }
 
 bool central_wants_fill(unsigned cls) {
-    return atomic_load_explicit(&central[cls].active, memory_order_relaxed)
+    return class_uses_ring(cls) && atomic_load_explicit(&central[cls].active, memory_order_relaxed)
         && batch_ring_count(cls) <= hak_class_ring_low[cls];
 }
 
 uint32_t central_daemon_fill(unsigned cls) {
     central_t *c = &central[cls];
     uint32_t made = 0, per = hak_class_batch[cls];
+    if (!class_uses_ring(cls)) return 0;
     if (!atomic_load_explicit(&c->active, memory_order_relaxed)
         && !atomic_load_explicit(&hak_returns[cls].top, memory_order_relaxed))
         return 0;

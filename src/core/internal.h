@@ -59,6 +59,10 @@ extern uint32_t hak_class_batch[HAK_NUM_CLASSES] HAK_INTERNAL;        /* blocks 
 extern uint32_t hak_class_ring_high[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_ring_low[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_transfer[HAK_NUM_CLASSES] HAK_INTERNAL;
+/* Classes the daemon's rings serve (up to HAK_RING_CLASS_MAX bytes); larger classes always go
+ * through the central pool, daemon or not (see docs/design.md, experiment 8). */
+#define HAK_RING_CLASS_MAX 1024
+HAK_INLINE bool class_uses_ring(unsigned cls) { return hak_class_size[cls] <= HAK_RING_CLASS_MAX; }
 void     size_class_init(uint32_t refill_count) HAK_INTERNAL;
 /* Class of a size in (128 B, 256 KiB]: band k holds (2^k, 2^(k+1)] in four steps of 2^(k-2).
  * Inline: malloc of 1-256 KiB calls it on every allocation (2.5% of Larson 1-32 KiB as a call). */

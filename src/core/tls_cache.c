@@ -110,14 +110,15 @@ void *tls_refill_alloc(size_t size) {
     if (p) return p;
 
     void *batch = NULL;
-    uint32_t n = daemon_enabled() ? refill_from_ring(cls, &batch) : 0;
+    bool ring = daemon_enabled() && class_uses_ring(cls);
+    uint32_t n = ring ? refill_from_ring(cls, &batch) : 0;
     if (!n) {
         n = central_refill(cls, &batch);
         if (!n) {
             errno = ENOMEM;
             return NULL;
         }
-        if (daemon_enabled()) daemon_wake();   /* its ring ran dry */
+        if (ring) daemon_wake();   /* its ring ran dry */
         else daemon_maybe_start();
     }
     tls_bin_t *b = &hak_tls.bins[cls];
@@ -151,8 +152,9 @@ void tls_overflow(unsigned cls) {
     /* With the daemon running, an uncontended class lock lets the batch go straight back into the
      * ring (the lock holder may produce into it); only under contention does it take the lock-free
      * return stack for the daemon to recycle. */
-    if (daemon_enabled() && central_try_give_back_batch(cls, head)) return;
-    if (daemon_enabled() && return_stack_usable(cls)) {
+    bool ring = daemon_enabled() && class_uses_ring(cls);
+    if (ring && central_try_give_back_batch(cls, head)) return;
+    if (ring && return_stack_usable(cls)) {
         HAK_COUNT(free_batch_to_daemon);
         if (return_stack_push(cls, head) >= hak_class_ring_high[cls]) daemon_wake();
     } else {
