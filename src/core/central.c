@@ -211,14 +211,11 @@ void central_note_ring_refill(unsigned cls) {
 void central_give_back(unsigned cls, void *head, uint32_t n) {
     central_t *c = &central[cls];
     uint32_t per = hak_class_batch[cls];
-    bool to_ring = daemon_enabled() && class_uses_ring(cls), emptied = false;
+    bool to_ring = ring_serves(cls), emptied = false;
     HAK_COUNT(free_batch_to_central);
     pthread_mutex_lock(&c->lock);
     for (; n >= per && head; n -= per) {
-        void *tail = head;
-        for (uint32_t i = 1; i < per; i++) tail = block_next(tail);
-        void *rest = block_next(tail);
-        block_set_next(tail, NULL);
+        void *rest = chain_split(head, per);
         emptied |= stash_batch(cls, head, to_ring);
         head = rest;
     }

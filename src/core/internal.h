@@ -275,4 +275,17 @@ HAK_INLINE void block_set_word(void *b, unsigned i, void *v) {
 HAK_INLINE void *block_next(void *b) { return block_word(b, 0); }
 HAK_INLINE void  block_set_next(void *b, void *n) { block_set_word(b, 0, n); }
 
+/* Cut the first n (>= 1) blocks off a chain that has at least n: head then starts a
+ * NULL-terminated chain of n blocks, and the rest of the chain is returned. */
+HAK_INLINE void *chain_split(void *head, uint32_t n) {
+    void *tail = head;
+    for (uint32_t i = 1; i < n; i++) tail = block_next(tail);
+    void *rest = block_next(tail);
+    block_set_next(tail, NULL);
+    return rest;
+}
+
+/* Is class cls served by a running daemon's ring (rather than the central pool alone)? */
+HAK_INLINE bool ring_serves(unsigned cls) { return class_uses_ring(cls) && daemon_enabled(); }
+
 #endif /* HAK_INTERNAL_H */

@@ -110,7 +110,7 @@ void *tls_refill_alloc(size_t size) {
     if (p) return p;
 
     void *batch = NULL;
-    bool ring = daemon_enabled() && class_uses_ring(cls);
+    bool ring = ring_serves(cls);
     uint32_t n = ring ? refill_from_ring(cls, &batch) : 0;
     if (!n) {
         n = central_refill(cls, &batch);
@@ -143,16 +143,14 @@ void tls_overflow(unsigned cls) {
     }
     /* Detach one batch from the head: those blocks were freed last, so the walk is cheap. */
     uint32_t per = hak_class_batch[cls];
-    void *head = b->head, *tail = head;
-    for (uint32_t i = 1; i < per; i++) tail = block_next(tail);
-    b->head = block_next(tail);
+    void *head = b->head;
+    b->head = chain_split(head, per);
     b->room += (int32_t)per;
     HAK_COUNT(free_overflow);
-    block_set_next(tail, NULL);
     /* With the daemon running, an uncontended class lock lets the batch go straight back into the
      * ring (the lock holder may produce into it); only under contention does it take the lock-free
      * return stack for the daemon to recycle. */
-    bool ring = daemon_enabled() && class_uses_ring(cls);
+    bool ring = ring_serves(cls);
     if (ring && central_try_give_back_batch(cls, head)) return;
     if (ring && return_stack_usable(cls)) {
         HAK_COUNT(free_batch_to_daemon);
