@@ -48,7 +48,7 @@ HAK_API int  hak_refill_thread_running(void);
 
 /* ---- Statistics (always on; they cost nothing per operation) -------------------------------- */
 #define HAK_STATS_CLASSES  53   /* size classes */
-#define HAK_STATS_COUNTERS 30   /* debug counters (docs/counters.md), when compiled in */
+#define HAK_STATS_COUNTERS 27   /* debug counters (docs/counters.md), when compiled in */
 
 typedef struct hak_stats {
     uint64_t bytes_mapped;          /* all memory hakmem holds mapped from the OS, bytes      */
@@ -62,10 +62,10 @@ typedef struct hak_stats {
     uint64_t large_live_bytes;      /* their mapped bytes                                      */
     uint64_t large_cached;          /* freed large mappings kept for reuse                     */
     uint64_t large_cached_bytes;
-    uint64_t refills_ring;          /* TLS refills served from a refill-thread ring            */
-    uint64_t refills_sync;          /* TLS refills done synchronously by the application thread */
+    uint64_t refills_ring;          /* new slabs threads took ready (pre-faulted) from the refill thread's rings */
+    uint64_t refills_sync;          /* new slabs threads claimed themselves                    */
     uint64_t daemon_wakeups;        /* times the refill thread woke up                         */
-    uint64_t daemon_batches;        /* batches the refill thread put into rings                */
+    uint64_t daemon_batches;        /* fresh slabs the refill thread put into rings            */
     uint64_t bytes_in_superslabs;   /* bytes of SuperSlabs with at least one slab in use       */
     uint64_t superslabs_purged;     /* empty SuperSlabs whose memory was given back (madvise)  */
     uint32_t class_size[HAK_STATS_CLASSES];   /* block size of each class                      */

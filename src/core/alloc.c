@@ -10,7 +10,7 @@ static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc(size, 1
 /* ASan builds: a block leaving the allocator is unpoisoned for its whole usable size. */
 #if defined(HAK_ASAN)
 static void *asan_hand_out(void *p) {
-    if (p) HAK_UNPOISON(p, hak_class_size[ss_of(p)->slab_class[slab_index_of(p)]]);
+    if (p) HAK_UNPOISON(p, hak_class_size[block_class(p)]);
     return p;
 }
 #define HAND_OUT(p) asan_hand_out(p)
@@ -48,9 +48,6 @@ static HAK_NOINLINE void free_slow(void *p) {
     if (!large_free(p)) invalid_pointer("free", p);
 }
 
-/* The slab class of a block in a registered SuperSlab, or HAK_CLASS_NONE (header slab, free slab). */
-HAK_INLINE unsigned block_class(void *p) { return ss_of(p)->slab_class[slab_index_of(p)]; }
-
 /* ASan builds: the block must be live (a poisoned first byte means it is free already), then it is
  * poisoned whole. Reading the poisoned byte on purpose makes ASan report a double free with this
  * call's stack and the block's history. */
@@ -68,15 +65,21 @@ static void asan_take_back(void *p, unsigned cls) {
 #define TAKE_BACK(p, cls) ((void)0)
 #endif
 
+/* A block of our own slab goes on our list (local free); any other block of a live slab is
+ * remote (tls_free_remote); a free or header slab's tag has no valid class. */
 HAK_API void hak_free(void *p) {
     if (HAK_LIKELY(registry_contains((uintptr_t)p))) {
-        unsigned cls = block_class(p);
-        if (HAK_LIKELY(cls < HAK_NUM_CLASSES)) {
+        uint32_t tag = slab_tag_of(p);
+        unsigned cls = tag & HAK_TAG_CLASS_MASK;
+        if (HAK_LIKELY((tag & ~HAK_TAG_CLASS_MASK) == hak_tls.owner_bits)) {
             TAKE_BACK(p, cls);
             tls_list_push(cls, p);
             return;
         }
-        invalid_pointer("free", p);
+        if (HAK_UNLIKELY(cls >= HAK_NUM_CLASSES)) invalid_pointer("free", p);
+        TAKE_BACK(p, cls);
+        tls_free_remote(p, tag);
+        return;
     }
     free_slow(p);
 }

@@ -14,20 +14,18 @@
 #define HAK_COUNTER_LIST(X)                                                                       \
     X(malloc_tls_hit,      "malloc served from the thread's list")                               \
     X(malloc_tls_miss,     "malloc found the thread's list empty (slow path)")                   \
-    X(refill_ring_hit,     "refill took a ready batch from the daemon's ring")                   \
-    X(refill_ring_empty,   "refill found the ring empty while the daemon runs")                  \
-    X(refill_sync,         "refill done synchronously from the central pool")                    \
-    X(refill_sync_ns,      "nanoseconds spent in synchronous refills")                           \
-    X(refill_from_transfer,"batches taken whole from the central transfer cache")                \
-    X(refill_from_slab_free,"blocks taken from slab free lists")                                 \
-    X(refill_carved,       "blocks carved fresh from slabs")                                     \
-    X(slab_claimed,        "slabs claimed by a size class")                                      \
+    X(refill_from_slab_free,"blocks taken from own slabs' free lists")                           \
+    X(refill_carved,       "blocks carved fresh from own slabs")                                 \
+    X(remote_collected,    "blocks collected from slabs' remote lists")                          \
+    X(slab_claimed,        "slabs claimed from SuperSlabs (by threads or the daemon)")           \
+    X(slab_claimed_sync,   "slabs a thread claimed itself (no fresh slab was ready)")            \
+    X(slab_from_ring,      "fresh slabs a thread took from the daemon's ring")                   \
+    X(slab_adopted,        "orphan slabs adopted by a thread")                                   \
     X(superslab_mapped,    "SuperSlabs mapped from the OS")                                      \
-    X(free_tls_push,       "free pushed onto the thread's list (tls_sll)")                       \
-    X(free_overflow,       "a thread's list passed its cap: one batch detached")                 \
-    X(free_batch_to_daemon,"detached batch pushed on the return stack for the daemon (ss_remote)") \
-    X(free_batch_to_central,"detached or flushed chain given to the central pool under its lock") \
-    X(free_block_to_slab,  "blocks given back to their own slab's free list (ss_local)")         \
+    X(free_tls_push,       "free pushed onto the thread's list (local free, ss_local)")          \
+    X(free_remote,         "free of another thread's block, pushed on its slab's remote list")   \
+    X(free_overflow,       "a thread's list passed its cap: one batch back to its slabs")        \
+    X(free_to_slabs,       "chains given back to the thread's own slabs")                        \
     X(free_null,           "free(NULL)")                                                         \
     X(malloc_zero,         "malloc(0)")                                                          \
     X(large_alloc,         "large blocks allocated (mapping or cache)")                          \
@@ -36,8 +34,7 @@
     X(invalid_pointer,     "pointers rejected by free/realloc/malloc_usable_size")               \
     X(mmap_failed,         "mmap calls the OS refused")                                          \
     X(daemon_wakeups,      "times the refill daemon woke up")                                    \
-    X(daemon_batches,      "batches the daemon put into rings")                                  \
-    X(daemon_chains_drained,"returned chains the daemon or a refill took off return stacks")      \
+    X(daemon_batches,      "fresh slabs the daemon put into rings")                              \
     X(slab_released,       "slabs released to their SuperSlab (slab exchange)")                  \
     X(slab_runs_purged,   "slab runs given back with madvise")                                  \
     X(superslab_retired,   "SuperSlabs unmapped")                                                \

@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include "core/tls_cache.h"
 #include "core/counters.h"
-#include "lockfree/batch_ring.h"
+#include "lockfree/slab_ring.h"
 #include "lockfree/rcu.h"
 
 _Atomic int hak_init_state;
 
 static void atfork_prepare(void) {
-    /* Lock order: daemon state, central (by class), superslab list, large. A thread inside any of
+    /* Lock order: daemon state, owner ids, central (by class), superslab list, large. A thread inside any of
      * these finishes first, so the child never inherits a held lock. */
     daemon_atfork_prepare();
+    heap_atfork_prepare();
     central_atfork_prepare();
     superslab_atfork_prepare();
     large_atfork_prepare();
@@ -33,6 +34,7 @@ static void atfork_parent(void) {
     large_atfork_parent();
     superslab_atfork_parent();
     central_atfork_parent();
+    heap_atfork_parent();
     daemon_atfork_parent();
 }
 
@@ -44,6 +46,7 @@ static void atfork_child(void) {
     large_atfork_child();
     superslab_atfork_child();
     central_atfork_child();
+    heap_atfork_child();   /* after central and superslab: it makes orphans */
     daemon_atfork_child();
 }
 
@@ -54,7 +57,7 @@ static bool core_init(void) {
     size_class_init((uint32_t)hak_opt.refill_count);
     central_init();
     tls_cache_init();   /* pthread_key_create: no allocation */
-    return batch_rings_init();
+    return slab_rings_init();
 }
 
 bool hak_init_slow(void) {
@@ -80,6 +83,7 @@ bool hak_init_slow(void) {
 HAK_API void hak_trim(void) {
     if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
     hak_thread_flush();
+    heap_trim();
     central_drain(false);
     superslab_purge(0, false, 0);
     large_purge(0);

@@ -1,11 +1,12 @@
 /* hakmem internal types, constants and cross-file declarations.
  *
  * Layers (each only looks down):
- *   alloc.c (entry points) -> tls_cache.c (per-thread lists, cold refill/overflow)
- *     -> central.c (per-class pool: transfer cache, partial slabs) -> superslab.c (slab claim/release,
- *     SuperSlab map/purge/retire) -> registry.c, os.c (address map, system calls)
+ *   alloc.c (entry points) -> tls_cache.c (per-thread lists, cold refill/overflow/remote free)
+ *     -> thread_heap.c (the slabs each thread owns) -> slab_blocks.c (one slab's blocks: free
+ *     list, remote list, bump carving) and central.c (orphan slabs, rings of fresh slabs)
+ *     -> superslab.c (slab claim/release, SuperSlab map/purge/retire) -> registry.c, os.c
  *   large.c: blocks above the largest size class, directly mapped.
- *   lockfree/: batch rings (ck_ring), return stacks, RCU wrappers.  refill_thread/: the daemon. */
+ *   lockfree/: slab rings (ck_ring), RCU wrappers.  refill_thread/: the daemon. */
 #ifndef HAK_INTERNAL_H
 #define HAK_INTERNAL_H
 
@@ -54,15 +55,8 @@
 extern const uint8_t hak_class_table[HAK_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
 extern uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_batch[HAK_NUM_CLASSES] HAK_INTERNAL;        /* blocks per batch */
-/* Per-class ring watermarks and transfer-cache size: the options, capped so that no class keeps
- * more than about 512 KiB in its ring or its transfer cache (medium blocks are up to 256 KiB). */
+/* Fresh slabs the daemon keeps ready per class (its ring), at most 256 KiB of them. */
 extern uint32_t hak_class_ring_high[HAK_NUM_CLASSES] HAK_INTERNAL;
-extern uint32_t hak_class_ring_low[HAK_NUM_CLASSES] HAK_INTERNAL;
-extern uint32_t hak_class_transfer[HAK_NUM_CLASSES] HAK_INTERNAL;
-/* Classes the daemon's rings serve (up to HAK_RING_CLASS_MAX bytes); larger classes always go
- * through the central pool, daemon or not (see docs/design.md, experiment 8). */
-#define HAK_RING_CLASS_MAX 1024
-HAK_INLINE bool class_uses_ring(unsigned cls) { return hak_class_size[cls] <= HAK_RING_CLASS_MAX; }
 void     size_class_init(uint32_t refill_count) HAK_INTERNAL;
 /* Class of a size in (128 B, 256 KiB]: band k holds (2^k, 2^(k+1)] in four steps of 2^(k-2).
  * Inline: malloc of 1-256 KiB calls it on every allocation (2.5% of Larson 1-32 KiB as a call). */
@@ -77,12 +71,10 @@ typedef struct hak_options {
     long tls_cap_batches;   /* HAKMEM_TLS_CAP_BATCHES: TLS list cap, in batches                  */
     long refill_thread;     /* HAKMEM_REFILL_THREAD: 1 = background refill daemon on              */
     long ring_size;         /* HAKMEM_RING_SIZE: ck_ring slots per class (power of two)          */
-    long ring_low;          /* HAKMEM_RING_LOW: batches left in a ring that wake the daemon       */
-    long ring_high;         /* HAKMEM_RING_HIGH: batches the daemon fills a ring to              */
+    long ring_high;         /* HAKMEM_RING_HIGH: most fresh slabs the daemon keeps per class      */
     long purge_delay_ms;    /* HAKMEM_PURGE_DELAY_MS: free memory idle this long is purged       */
     long retain_mb;         /* HAKMEM_RETAIN_MB: empty SuperSlabs kept mapped (purged) up to this */
     long large_cache_mb;    /* HAKMEM_LARGE_CACHE_MB: freed large mappings kept for reuse        */
-    long transfer_batches;  /* HAKMEM_TRANSFER_BATCHES: batches kept per class in the central pool */
     long verbose;           /* HAKMEM_VERBOSE                                                    */
     long stats;             /* HAKMEM_STATS: 0 off, 1 table at exit, 2 json at exit              */
     char stats_file[256];   /* HAKMEM_STATS_FILE                                                  */
@@ -97,6 +89,7 @@ void *os_map_aligned(size_t size, size_t align) HAK_INTERNAL;
 void  os_unmap(void *p, size_t size) HAK_INTERNAL;
 void  os_purge(void *p, size_t size) HAK_INTERNAL;             /* MADV_DONTNEED */
 void *os_remap(void *p, size_t old_size, size_t new_size) HAK_INTERNAL;  /* NULL on failure */
+void  os_prefault(void *p, size_t size) HAK_INTERNAL;          /* fault pages in ahead of use */
 uint64_t os_now_ms(void) HAK_INTERNAL;
 void  hak_message(const char *fmt, ...) HAK_INTERNAL __attribute__((format(printf, 1, 2)));
 _Noreturn void hak_fatal(const char *fmt, ...) HAK_INTERNAL __attribute__((format(printf, 1, 2)));
@@ -122,28 +115,47 @@ HAK_INLINE bool registry_contains(uintptr_t addr) {
 }
 
 /* ---- SuperSlab and slab metadata (superslab.c) ------------------------------------------------ */
-/* Mutable per-slab state. Owned by the size class that claimed the slab: every field but
- * freed_at_ms is read and written only under that class's central lock (central.c), or by the
- * claimer before the slab is published. */
+/* A slab's tag, one 32-bit word per slab in the SuperSlab header, read by every free():
+ *   bits 0-7  the size class (HAK_CLASS_NONE: the slab is free or is the header);
+ *   bits 8-31 the id of the thread that owns the slab (thread_heap.c), or TAG_NO_OWNER.
+ * A block freed by its slab's owner goes on the owner's list (local free, `ss_local`); any other
+ * free is remote (`ss_remote`): pushed on the slab's remote list, which the owner collects. */
+#define HAK_TAG_CLASS_MASK  0xffu
+#define HAK_TAG_NO_OWNER    0xffffff00u   /* owner bits of an orphan slab (central.c) */
+#define HAK_TAG_FREE        0xffffffffu   /* a free slab: no class, no owner */
+#define HAK_OWNER_ID_MAX    0xfffffeu     /* thread ids are 1..this */
+HAK_INLINE uint32_t slab_tag_make(uint32_t owner_bits, unsigned cls) { return owner_bits | cls; }
+
+/* Remote frees: a Treiber stack in one word, the head pointer in the low 48 bits and the number
+ * of blocks in the high 16 (a slab holds at most 8192 blocks), so the owner takes the whole list
+ * and its length with one exchange and never walks it to count. */
+#define HAK_REMOTE_PTR_MASK ((uintptr_t)0x0000ffffffffffffull)
+#define HAK_REMOTE_ONE      ((uintptr_t)1 << 48)
+
+/* Per-slab state. The owner (the thread whose id is in the slab's tag, or the holder of the class's
+ * orphan lock for an orphan slab) alone reads and writes every field but `remote` and
+ * `freed_at_ms`; ownership passes with a lock (orphan list) or a ring (daemon), which order the
+ * previous owner's writes before the next owner's reads. */
 typedef struct slab_meta {
-    void     *free;          /* blocks given back to this slab (singly linked)                  */
+    void     *free;          /* blocks given back to this slab by its owner (singly linked)    */
     uint32_t  nfree;         /* length of free                                                   */
     uint32_t  carved;        /* blocks carved so far (bump index)                                */
     uint32_t  capacity;      /* blocks that fit                                                  */
     uint32_t  block_size;
-    struct slab_meta *next, *prev;  /* in the class's partial list                               */
-    uint8_t   in_partial;
+    struct slab_meta *next, *prev;  /* in the owner's slab list, or the class's orphan list      */
+    uint8_t   list;          /* which list (thread_heap.c / central.c)                           */
     uint8_t   index;         /* position in the SuperSlab                                        */
     uint8_t   cls;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
+    /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release), the
+     * owner takes all (exchange, acquire). Its own cache line: remote frees must not bounce the
+     * line the owner works on. */
+    _Alignas(64) _Atomic uintptr_t remote;
 } slab_meta_t;
 
 typedef struct superslab {
     uint64_t magic;
-    /* Read by every free() (class of the block's slab). Written only when a slab is claimed, before
-     * any block of it is handed out, and when it is released, after all its blocks came back. */
-    uint8_t  slab_class[HAK_SLABS_PER_SS];
     /* Bit i set = slab i is free (owned by no class). Any thread claims bits with CAS (acquire, so
      * it sees the last owner's writes); the owner releases with fetch_or (release). The purger
      * claims free slabs the same way while it madvises them. */
@@ -152,6 +164,11 @@ typedef struct superslab {
     _Atomic uint64_t empty_since_ms;      /* when the last slab was released (hint)              */
     /* Registry list: changed under the list lock, walked by slab claimers under RCU. */
     _Atomic(struct superslab *) next;
+    /* Read by every free() (relaxed: see slab_tag_make). The class bits are written before any
+     * block of the slab is handed out and stay until all its blocks came back; the owner bits
+     * change when the slab changes hands, and a thread compares them only with its own id, which
+     * no other thread ever writes. */
+    _Alignas(64) _Atomic uint32_t slab_tag[HAK_SLABS_PER_SS];
     _Alignas(64) slab_meta_t slabs[HAK_SLABS_PER_SS];
 } superslab_t;
 
@@ -161,15 +178,22 @@ HAK_INLINE unsigned slab_index_of(const void *p) {
 }
 HAK_INLINE char *slab_base(superslab_t *ss, unsigned i) { return (char *)ss + ((size_t)i << HAK_SLAB_SHIFT); }
 /* The slab that owns block p: its own 64 KiB slab, or slab 1 for a medium class's SuperSlab. */
-HAK_INLINE slab_meta_t *slab_of(const void *p) {
-    superslab_t *ss = ss_of(p);
-    unsigned i = slab_index_of(p);
-    return &ss->slabs[ss->slab_class[i] >= HAK_FIRST_MEDIUM ? 1 : i];
+HAK_INLINE uint32_t slab_tag_of(const void *p) {
+    return atomic_load_explicit(&ss_of(p)->slab_tag[slab_index_of(p)], memory_order_relaxed);
 }
+HAK_INLINE unsigned block_class(const void *p) { return slab_tag_of(p) & HAK_TAG_CLASS_MASK; }
+HAK_INLINE slab_meta_t *slab_of(const void *p) {
+    unsigned i = slab_index_of(p);
+    return &ss_of(p)->slabs[block_class(p) >= HAK_FIRST_MEDIUM ? 1 : i];
+}
+/* Set the tag of every 64 KiB slab the slab covers (all block slabs for a medium class). */
+void slab_set_tag(slab_meta_t *m, uint32_t tag) HAK_INTERNAL;
 HAK_INLINE superslab_t *ss_of_meta(slab_meta_t *m) { return ss_of(m); }
 
 slab_meta_t *slab_claim(unsigned cls) HAK_INTERNAL;            /* NULL: the OS refused memory */
-bool slab_release(slab_meta_t *m) HAK_INTERNAL;   /* true: its SuperSlab became empty */
+/* Give a slab whose blocks are all free back to its SuperSlab; true: the SuperSlab became empty.
+ * Never call with a lock held: without the daemon it purges at once. */
+bool slab_release(slab_meta_t *m) HAK_INTERNAL;
 /* Give free slabs back to the OS (madvise) once they have been free for min_age_ms; with
  * only_empty, only slabs of wholly empty SuperSlabs, keeping the `keep_hot` most recently emptied
  * SuperSlabs untouched. Then unmap empty SuperSlabs beyond HAKMEM_RETAIN_MB (after an RCU grace
@@ -178,28 +202,79 @@ void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) HA
 /* Something was released since the last purge (the daemon's timer uses it). */
 extern _Atomic int hak_purge_pending HAK_INTERNAL;
 void superslab_stats(hak_stats_t *out) HAK_INTERNAL;
+void superslab_orphan_others(uint32_t owner_bits) HAK_INTERNAL;   /* fork child */
+extern _Atomic uint32_t hak_class_slabs[HAK_NUM_CLASSES] HAK_INTERNAL;   /* slabs per class */
 void superslab_atfork_prepare(void) HAK_INTERNAL;
 void superslab_atfork_parent(void) HAK_INTERNAL;
 void superslab_atfork_child(void) HAK_INTERNAL;
 
-/* ---- Central per-class pool (central.c) -------------------------------------------------------- */
-/* Synchronous refill: stores a NULL-terminated chain of up to hak_class_batch[cls] blocks in *out
- * and returns its length (0: the OS refused memory). */
-uint32_t central_refill(unsigned cls, void **out) HAK_INTERNAL;
-/* A thread took a batch from the class's ring (statistics, activity hint). */
-void central_note_ring_refill(unsigned cls) HAK_INTERNAL;
-/* Take back a NULL-terminated chain of n blocks of class cls (n exact, or 0 if unknown). */
-void  central_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
-/* With the daemon running: a whole batch straight into the ring (or transfer cache, or slabs) if
- * the class lock is free; false if it is busy (then the caller uses the return stack). */
-bool  central_try_give_back_batch(unsigned cls, void *batch) HAK_INTERNAL;
-/* Daemon side: drain the class's return stack and top its ring up to the high watermark.
- * Returns the batches it put in the ring. */
+/* ---- Lists of slabs (circular, doubly linked through next/prev; head NULL = empty) ---------- */
+HAK_INLINE void slab_list_add(slab_meta_t **head, slab_meta_t *s) {   /* at the tail */
+    slab_meta_t *h = *head;
+    if (!h) {
+        s->next = s->prev = s;
+        *head = s;
+        return;
+    }
+    s->next = h;
+    s->prev = h->prev;
+    h->prev->next = s;
+    h->prev = s;
+}
+HAK_INLINE void slab_list_remove(slab_meta_t **head, slab_meta_t *s) {
+    if (s->next == s) {
+        *head = NULL;
+    } else {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        if (*head == s) *head = s->next;
+    }
+    s->next = s->prev = NULL;
+}
+
+/* ---- Slab blocks, for whoever owns the slab (slab_blocks.c) ------------------------------------- */
+/* Up to n blocks as a NULL-terminated chain in *out: from the free list, else from the remote
+ * list (collected), else carved. 0: nothing left in this slab. */
+uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) HAK_INTERNAL;
+/* Move the remote list into the free list. */
+void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
+/* Every carved block is free (local or remote)? Then the slab can be released. */
+bool slab_is_unused(slab_meta_t *s) HAK_INTERNAL;
+/* Any thread: a block of someone else's slab comes back (lock-free push). */
+void slab_push_remote(slab_meta_t *s, void *p) HAK_INTERNAL;
+
+/* ---- Thread heaps (thread_heap.c): the slabs each thread owns ----------------------------------- */
+/* A NULL-terminated chain of up to hak_class_batch[cls] blocks from slabs the calling thread owns,
+ * taking another slab (orphan, daemon ring, or claimed) when they have none. 0: no memory. */
+uint32_t heap_refill(unsigned cls, void **out) HAK_INTERNAL;
+/* Give up to n blocks of the thread's own chain back to their slabs; returns the rest. */
+void *heap_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
+/* Thread start and exit: take an owner id; give every slab up (orphans) and the id back. */
+bool heap_thread_start(void) HAK_INTERNAL;
+void heap_thread_exit(void) HAK_INTERNAL;
+/* Release the thread's empty slabs it keeps as spares (hak_trim). */
+void heap_trim(void) HAK_INTERNAL;
+void heap_atfork_prepare(void) HAK_INTERNAL;
+void heap_atfork_parent(void) HAK_INTERNAL;
+void heap_atfork_child(void) HAK_INTERNAL;
+
+/* ---- Shared per-class state (central.c): orphan slabs, rings of fresh slabs ------------------- */
+/* An orphan with blocks to give, now the caller's (tag not yet set), or NULL. */
+slab_meta_t *central_adopt(unsigned cls) HAK_INTERNAL;
+/* A slab nobody owns any more (its owner exited): blocks still live elsewhere. */
+void  central_orphan(slab_meta_t *s) HAK_INTERNAL;
+/* One block for a thread that owns no slabs (exiting): from an orphan slab, under the lock. */
+void *central_alloc_one(unsigned cls) HAK_INTERNAL;
+/* A fresh slab of class cls, claimed ahead by the daemon (popped from its ring), or NULL. */
+slab_meta_t *central_fresh_slab(unsigned cls) HAK_INTERNAL;
+/* A thread had to claim a slab itself (growth: beyond its first of the class): statistics, and
+ * what engages the daemon for the class. */
+void  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
+/* Daemon side: top the class's ring up with fresh, pre-faulted slabs. Returns the slabs added. */
 uint32_t central_daemon_fill(unsigned cls) HAK_INTERNAL;
-/* Does the class want the daemon (ring at or below the low watermark while in use)? */
 bool  central_wants_fill(unsigned cls) HAK_INTERNAL;
-/* Move classes' cached batches (ring, transfer cache, return stack) back into their slabs: every
- * class (idle_only false) or those no thread refilled from since the previous call. */
+/* Collect orphans' remote lists and release the empty ones; give back the ring slabs of classes
+ * nobody took one from since the previous call (all, with idle_only false). */
 void  central_drain(bool idle_only) HAK_INTERNAL;
 void  central_init(void) HAK_INTERNAL;
 void  central_atfork_prepare(void) HAK_INTERNAL;
@@ -227,7 +302,8 @@ HAK_INLINE bool hak_ensure_init(void) {
 }
 
 /* ---- Refill daemon (refill_thread/daemon.c) ---------------------------------------------------- */
-/* Counts toward starting the daemon (after 16 calls); from slow paths with no lock held only. */
+/* Counts toward starting the daemon (after DAEMON_START_AFTER calls); from slow paths with no
+ * lock held only. */
 void daemon_maybe_start(void) HAK_INTERNAL;
 /* Memory was released that the purge timer should look at: arms the timer. */
 void daemon_note_purge_pending(void) HAK_INTERNAL;
@@ -285,7 +361,5 @@ HAK_INLINE void *chain_split(void *head, uint32_t n) {
     return rest;
 }
 
-/* Is class cls served by a running daemon's ring (rather than the central pool alone)? */
-HAK_INLINE bool ring_serves(unsigned cls) { return class_uses_ring(cls) && daemon_enabled(); }
 
 #endif /* HAK_INTERNAL_H */

@@ -30,19 +30,15 @@ static option_row_t options[] = {
     { "HAKMEM_REFILL_THREAD", OPT_BOOL, &hak_opt.refill_thread, 1, 0, 1,
       "1: a background thread keeps per-class rings of ready batches filled; 0: threads refill themselves" },
     { "HAKMEM_RING_SIZE", OPT_LONG, &hak_opt.ring_size, 16, 4, 1024,
-      "slots per class ring (rounded up to a power of two; holds one less)" },
-    { "HAKMEM_RING_LOW", OPT_LONG, &hak_opt.ring_low, 2, 0, 1023,
-      "a ring at or below this many batches wakes the refill thread" },
-    { "HAKMEM_RING_HIGH", OPT_LONG, &hak_opt.ring_high, 8, 1, 1023,
-      "the refill thread fills a ring up to this many batches (clamped to the ring's capacity)" },
+      "slots per class ring of fresh slabs (rounded up to a power of two; holds one less)" },
+    { "HAKMEM_RING_HIGH", OPT_LONG, &hak_opt.ring_high, 4, 1, 1023,
+      "the most fresh slabs the refill thread keeps ready per class (at most 256 KiB; clamped to the ring's capacity)" },
     { "HAKMEM_PURGE_DELAY_MS", OPT_LONG, &hak_opt.purge_delay_ms, 500, 0, 3600000,
       "free slabs, empty SuperSlabs and cached large mappings idle this long are returned to the OS" },
     { "HAKMEM_RETAIN_MB", OPT_LONG, &hak_opt.retain_mb, 16, 0, 1 << 20,
       "empty (purged) SuperSlabs kept mapped for reuse up to this many MiB; beyond, unmapped" },
     { "HAKMEM_LARGE_CACHE_MB", OPT_LONG, &hak_opt.large_cache_mb, 64, 0, 1 << 20,
       "freed large mappings kept for reuse, in MiB" },
-    { "HAKMEM_TRANSFER_BATCHES", OPT_LONG, &hak_opt.transfer_batches, 16, 0, 64,
-      "whole batches kept per class in the central pool before blocks go back to their slabs" },
     { "HAKMEM_VERBOSE", OPT_BOOL, &hak_opt.verbose, 0, 0, 1,
       "1: print the effective settings once at start-up" },
     { "HAKMEM_STATS", OPT_STATS, &hak_opt.stats, 0, 0, 2,
@@ -112,7 +108,6 @@ void options_load(void) {
     while (ring < hak_opt.ring_size) ring <<= 1;
     hak_opt.ring_size = ring;
     if (hak_opt.ring_high > ring - 1) hak_opt.ring_high = ring - 1;
-    if (hak_opt.ring_low >= hak_opt.ring_high) hak_opt.ring_low = hak_opt.ring_high - 1;
 }
 
 void options_print(void) {

@@ -20,13 +20,11 @@ const uint8_t hak_class_table[HAK_TABLE_MAX / 8 + 1] = {
 uint32_t hak_class_size[HAK_NUM_CLASSES];
 uint32_t hak_class_batch[HAK_NUM_CLASSES];
 uint32_t hak_class_ring_high[HAK_NUM_CLASSES];
-uint32_t hak_class_ring_low[HAK_NUM_CLASSES];
-uint32_t hak_class_transfer[HAK_NUM_CLASSES];
 
 #define BATCH_BYTES 32768u        /* batch size target above 128 B */
 #define BATCH_MIN_SMALL 4u        /* at least this many blocks per batch up to 32 KiB */
 #define BATCH_MIN_MEDIUM 2u       /* and above */
-#define CLASS_CACHE_BYTES 524288u /* what a ring or a transfer cache may hold per class */
+#define RING_BYTES 262144u        /* fresh slabs a class's ring may hold, in bytes */
 
 static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -55,9 +53,6 @@ void size_class_init(uint32_t refill_count) {
         if (n > refill_count) n = refill_count;
         if (n < 1) n = 1;
         hak_class_batch[c] = n;
-        uint32_t fit = CLASS_CACHE_BYTES / (n * size);
-        hak_class_ring_high[c] = clamp_u32(fit, 2, (uint32_t)hak_opt.ring_high);
-        hak_class_ring_low[c] = clamp_u32((uint32_t)hak_opt.ring_low, 0, hak_class_ring_high[c] / 4);
-        hak_class_transfer[c] = clamp_u32(fit, 1, (uint32_t)hak_opt.transfer_batches);
+        hak_class_ring_high[c] = clamp_u32(RING_BYTES / HAK_SLAB_SIZE, 1, (uint32_t)hak_opt.ring_high);
     }
 }

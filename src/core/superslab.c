@@ -15,6 +15,7 @@
 #include "lockfree/rcu.h"
 
 static pthread_mutex_t ss_list_lock = PTHREAD_MUTEX_INITIALIZER;
+_Atomic uint32_t hak_class_slabs[HAK_NUM_CLASSES];
 static _Atomic(superslab_t *) ss_head;
 static _Atomic uint64_t ss_mapped_total, ss_unmapped_total;
 _Atomic int hak_purge_pending;
@@ -44,7 +45,8 @@ static superslab_t *superslab_map(bool whole) {
     superslab_t *ss = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
     if (!ss) return NULL;
     ss->magic = HAK_SS_MAGIC;
-    memset(ss->slab_class, HAK_CLASS_NONE, sizeof ss->slab_class);
+    for (int i = 0; i < HAK_SLABS_PER_SS; i++)
+        atomic_store_explicit(&ss->slab_tag[i], HAK_TAG_FREE, memory_order_relaxed);
     for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].index = (uint8_t)i;
     /* The caller's slabs are taken before anyone else can see this SuperSlab. */
     uint64_t free_slabs = whole ? 0 : HAK_SS_ALL_FREE & ~2ull;
@@ -85,29 +87,45 @@ slab_meta_t *slab_claim(unsigned cls) {
     m->carved = 0;
     m->free = NULL;
     m->nfree = 0;
-    m->in_partial = 0;
+    m->list = 0;
+    m->next = m->prev = NULL;
     m->cls = (uint8_t)cls;
-    if (whole) memset(ss->slab_class + 1, (int)cls, HAK_SLABS_PER_SS - 1);
-    else ss->slab_class[idx] = (uint8_t)cls;
+    atomic_store_explicit(&m->remote, 0, memory_order_relaxed);
+    slab_set_tag(m, slab_tag_make(HAK_TAG_NO_OWNER, cls));
+    atomic_fetch_add_explicit(&hak_class_slabs[cls], 1, memory_order_relaxed);
+    HAK_COUNT(slab_claimed);
     return m;
+}
+
+void slab_set_tag(slab_meta_t *m, uint32_t tag) {
+    superslab_t *ss = ss_of_meta(m);
+    if (m->cls >= HAK_FIRST_MEDIUM) {
+        for (int i = 1; i < HAK_SLABS_PER_SS; i++) atomic_store_explicit(&ss->slab_tag[i], tag, memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&ss->slab_tag[m->index], tag, memory_order_relaxed);
+    }
 }
 
 bool slab_release(slab_meta_t *m) {
     superslab_t *ss = ss_of_meta(m);
     uint64_t now = os_now_ms(), bit = 1ull << m->index;
+    slab_set_tag(m, HAK_TAG_FREE);   /* a stale free() into this slab is then caught */
+    atomic_fetch_sub_explicit(&hak_class_slabs[m->cls], 1, memory_order_relaxed);
+    HAK_COUNT(slab_released);
     if (m->cls >= HAK_FIRST_MEDIUM) {
         bit = HAK_SS_ALL_FREE;
-        memset(ss->slab_class + 1, HAK_CLASS_NONE, HAK_SLABS_PER_SS - 1);
         for (int i = 1; i < HAK_SLABS_PER_SS; i++)
             atomic_store_explicit(&ss->slabs[i].freed_at_ms, now, memory_order_relaxed);
     } else {
-        ss->slab_class[m->index] = HAK_CLASS_NONE;   /* a stale free() into this slab is then caught */
         atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
     }
     uint64_t old = atomic_fetch_or_explicit(&ss->free_mask, bit, memory_order_release);
     daemon_note_purge_pending();
     if ((old | bit) != HAK_SS_ALL_FREE) return false;
     atomic_store_explicit(&ss->empty_since_ms, now, memory_order_relaxed);
+    /* With no daemon to purge later, trim wholly empty SuperSlabs now, keeping one unpurged so
+     * that a program cycling through allocate-all/free-all does not fault every time. */
+    if (!daemon_enabled()) superslab_purge(0, true, 1);
     return true;
 }
 
@@ -229,6 +247,23 @@ void superslab_stats(hak_stats_t *out) {
     pthread_mutex_unlock(&ss_list_lock);
     out->superslabs_mapped_total = atomic_load_explicit(&ss_mapped_total, memory_order_relaxed);
     out->superslabs_unmapped_total = atomic_load_explicit(&ss_unmapped_total, memory_order_relaxed);
+}
+
+/* Fork child only (one thread, every lock reinitialised): the slabs that threads of the parent
+ * owned, other than the forking thread, become orphans. */
+void superslab_orphan_others(uint32_t mine) {
+    for (superslab_t *ss = atomic_load_explicit(&ss_head, memory_order_relaxed); ss;
+         ss = atomic_load_explicit(&ss->next, memory_order_relaxed)) {
+        for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
+            uint32_t tag = atomic_load_explicit(&ss->slab_tag[i], memory_order_relaxed);
+            uint32_t owner = tag & ~HAK_TAG_CLASS_MASK;
+            if (tag == HAK_TAG_FREE || owner == HAK_TAG_NO_OWNER || owner == mine) continue;
+            if ((tag & HAK_TAG_CLASS_MASK) >= HAK_FIRST_MEDIUM && i != 1) continue;
+            slab_meta_t *m = &ss->slabs[i];
+            m->list = 0;
+            central_orphan(m);
+        }
+    }
 }
 
 void superslab_atfork_prepare(void) { pthread_mutex_lock(&ss_list_lock); }

@@ -3,7 +3,8 @@
  * cold functions declared at the bottom.
  *
  * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load and two
- * stores; a free is a registry bit test, the slab's class byte, and a push with a room check.
+ * stores; a free is a registry bit test, the slab's tag (class and owner) compared with the
+ * thread's owner id, and a push with a room check.
  * No lock, no atomic read-modify-write, no system call. */
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
@@ -20,6 +21,9 @@ typedef struct tls_bin {
 } tls_bin_t;
 
 typedef struct tls_cache {
+    /* This thread's owner id shifted into a slab tag's owner bits (thread_heap.c); 0 before the
+     * thread registers and after it exits, which no tag carries, so then every free is remote. */
+    uint32_t  owner_bits;
     tls_bin_t bins[HAK_NUM_CLASSES];
 } tls_cache_t;
 
@@ -29,6 +33,7 @@ extern __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec"))) H
 /* Cold paths (tls_cache.c). */
 void *tls_refill_alloc(size_t size) HAK_INTERNAL HAK_COLD;   /* list empty, or not initialised */
 void  tls_overflow(unsigned cls) HAK_INTERNAL HAK_COLD;      /* list past its cap */
+void  tls_free_remote(void *p, uint32_t tag) HAK_INTERNAL HAK_COLD;   /* not our slab */
 void  tls_cache_init(void) HAK_INTERNAL;
 
 HAK_INLINE void *tls_list_pop(unsigned cls) {

@@ -1,8 +1,9 @@
-/* The refill daemon: one background thread per process that keeps every active class's ring of
- * ready batches between the low and high watermarks, recycles the batches threads give back,
- * and returns idle memory to the OS after HAKMEM_PURGE_DELAY_MS.
+/* The refill daemon: one background thread per process that keeps, for the classes whose threads
+ * keep needing new slabs, a ring of fresh slabs claimed and pre-faulted ahead of demand (so the
+ * application takes neither the claim nor the page faults), collects orphan slabs, and returns
+ * idle memory to the OS after HAKMEM_PURGE_DELAY_MS.
  *
- * It is never needed for progress: a thread whose ring is empty refills itself (central.c).
+ * It is never needed for progress: a thread whose ring is empty claims a slab itself (central.c).
  * It never spins: with nothing to do it sleeps on a futex, with a timeout only while something
  * waits to be purged.
  *
@@ -19,13 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 #include "core/counters.h"
-#include "lockfree/batch_ring.h"
 
 enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
 
-/* Start only once a process refills often enough to benefit: a short-lived command (ls, sort)
- * should not pay for a thread. */
-#define DAEMON_START_AFTER_REFILLS 16
+/* Start only once a process keeps claiming slabs (1 MiB of them) or freeing large blocks: a
+ * short-lived command (ls, sort) or a program with a steady heap never pays for a thread. */
+#define DAEMON_START_AFTER 16
 
 static _Atomic int daemon_state;
 static _Atomic uint32_t sync_refills;      /* until the daemon starts */
@@ -33,6 +33,10 @@ static _Atomic uint32_t wake_seq;
 static _Atomic int daemon_idle;
 static _Atomic int daemon_paused;
 static pthread_mutex_t daemon_lock = PTHREAD_MUTEX_INITIALIZER;   /* start/fork only */
+/* Held by the daemon while it works (fills rings, purges), never while it sleeps: a pause takes
+ * it once, so when hak_refill_thread_pause(1) returns the daemon is idle and stays so. Nobody
+ * else waits on it, and an application thread only through that call. */
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 _Atomic uint64_t hak_daemon_wakeups, hak_daemon_batches;
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t expected, long timeout_ms) {
@@ -72,7 +76,7 @@ static bool work_waiting(void) {
 
 static void purge_tick(void) {
     uint64_t delay = (uint64_t)hak_opt.purge_delay_ms;
-    central_drain(true);                   /* classes nobody refilled from since the last tick */
+    central_drain(true);                   /* orphans; rings nobody took a slab from since the last tick */
     superslab_purge(delay, false, 0);
     large_purge(delay);
 }
@@ -85,6 +89,7 @@ static void *daemon_main(void *arg) {
     uint64_t next_tick = os_now_ms() + (uint64_t)hak_opt.purge_delay_ms;
     for (;;) {
         uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
+        pthread_mutex_lock(&work_lock);
         bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed);
         uint32_t made = paused ? 0 : fill_rings();
         atomic_fetch_add_explicit(&hak_daemon_batches, made, memory_order_relaxed);
@@ -95,6 +100,7 @@ static void *daemon_main(void *arg) {
             purge_tick();
             next_tick = now + (uint64_t)hak_opt.purge_delay_ms / 2 + 1;
         }
+        pthread_mutex_unlock(&work_lock);
         if (made) continue;
 
         atomic_store_explicit(&daemon_idle, 1, memory_order_relaxed);
@@ -152,7 +158,7 @@ static void daemon_start(void) {
 void daemon_maybe_start(void) {
     int state = atomic_load_explicit(&daemon_state, memory_order_relaxed);
     if (state != DAEMON_OFF || !hak_opt.refill_thread) return;
-    if (atomic_fetch_add_explicit(&sync_refills, 1, memory_order_relaxed) + 1 >= DAEMON_START_AFTER_REFILLS)
+    if (atomic_fetch_add_explicit(&sync_refills, 1, memory_order_relaxed) + 1 >= DAEMON_START_AFTER)
         daemon_start();
 }
 
@@ -165,6 +171,10 @@ void daemon_note_purge_pending(void) {
 
 HAK_API void hak_refill_thread_pause(int paused) {
     atomic_store_explicit(&daemon_paused, paused != 0, memory_order_relaxed);
+    if (paused) {   /* wait out a pass already under way: the next one reads the flag */
+        pthread_mutex_lock(&work_lock);
+        pthread_mutex_unlock(&work_lock);
+    }
     atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
     futex_wake_all(&wake_seq);
 }
@@ -178,6 +188,7 @@ void daemon_atfork_parent(void)  { pthread_mutex_unlock(&daemon_lock); }
  * Batches left in the rings are still valid and get used or drained as usual. */
 void daemon_atfork_child(void) {
     pthread_mutex_init(&daemon_lock, NULL);
+    pthread_mutex_init(&work_lock, NULL);   /* the daemon may have held it: it is gone */
     atomic_store_explicit(&daemon_state, DAEMON_OFF, memory_order_relaxed);
     atomic_store_explicit(&sync_refills, 0, memory_order_relaxed);
     atomic_store_explicit(&daemon_idle, 0, memory_order_relaxed);

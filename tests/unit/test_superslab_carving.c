@@ -1,5 +1,5 @@
 /* Unit test of SuperSlab carving: blocks of every class lie in a registered, 2 MiB-aligned
- * SuperSlab whose header names their class, at a whole multiple of the block size from their
+ * SuperSlab whose header tag names their class, at a whole multiple of the block size from their
  * slab's start, never in the header slab; a slab's worth of blocks are distinct and do not
  * overlap; a medium class fills a whole SuperSlab; and after everything is freed and trimmed
  * the class owns no slab any more. Runs with the daemon off (set by ctest) so the pools are
@@ -32,7 +32,7 @@ static void check_class(unsigned cls) {
         EXPECT(registry_contains((uintptr_t)p), "class %u: %p not in a registered SuperSlab", cls, (void *)p);
         EXPECT(((uintptr_t)ss & (HAK_SS_SIZE - 1)) == 0 && ss->magic == HAK_SS_MAGIC, "class %u: bad SuperSlab header", cls);
         EXPECT(idx >= 1, "class %u: block %p in the header slab", cls, (void *)p);
-        EXPECT(ss->slab_class[idx] == cls, "class %u: slab says class %u", cls, ss->slab_class[idx]);
+        EXPECT(block_class(p) == cls, "class %u: slab says class %u", cls, block_class(p));
         slab_meta_t *m = slab_of(p);
         size_t off = (size_t)(p - slab_base(ss, m->index));
         EXPECT(off % size == 0 && off / size < m->capacity, "class %u: offset %zu not a block start", cls, off);

@@ -1,9 +1,9 @@
-/* Storage for the per-class batch rings: one mapping for all slot arrays, made at start-up. */
-#include "lockfree/batch_ring.h"
+/* Storage for the per-class slab rings: one mapping for all slot arrays, made at start-up. */
+#include "lockfree/slab_ring.h"
 
-batch_ring_t hak_rings[HAK_NUM_CLASSES];
+slab_ring_t hak_rings[HAK_NUM_CLASSES];
 
-bool batch_rings_init(void) {
+bool slab_rings_init(void) {
     size_t n = (size_t)hak_opt.ring_size;
     ck_ring_buffer_t *slots = os_map(n * HAK_NUM_CLASSES * sizeof *slots);
     if (!slots) return false;

@@ -1,0 +1,70 @@
+/* The blocks of one slab, as its owner sees them: the local free list, the remote list other
+ * threads push onto, and the uncarved rest (a bump index). The owner is the thread whose id is in
+ * the slab's tag, or whoever holds the class's orphan lock (central.c); only `remote` is shared.
+ *
+ * Memory order of the remote list (a Treiber stack, pushes only, taken whole):
+ *   push (any thread): the block's link word is written, then a release CAS publishes it;
+ *   take (owner): an acquire exchange, so the owner sees every pushed block's link.
+ * Nobody pops single entries, so there is no ABA. */
+#include "core/counters.h"
+
+void slab_push_remote(slab_meta_t *s, void *p) {
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), desired;
+    do {
+        block_set_next(p, (void *)(old & HAK_REMOTE_PTR_MASK));
+        desired = (uintptr_t)p + (old & ~HAK_REMOTE_PTR_MASK) + HAK_REMOTE_ONE;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, desired, memory_order_release,
+                                                    memory_order_relaxed));
+    HAK_COUNT(free_remote);
+}
+
+void slab_collect_remote(slab_meta_t *s) {
+    if (!atomic_load_explicit(&s->remote, memory_order_relaxed)) return;
+    uintptr_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    void *chain = (void *)(w & HAK_REMOTE_PTR_MASK);
+    uint32_t n = (uint32_t)(w >> 48);
+    if (s->free) {                      /* rare (orphans): splice the local list after the chain */
+        void *tail = chain;
+        while (block_next(tail)) tail = block_next(tail);
+        block_set_next(tail, s->free);
+    }
+    s->free = chain;
+    s->nfree += n;
+    HAK_COUNT_N(remote_collected, n);
+}
+
+bool slab_is_unused(slab_meta_t *s) {
+    uintptr_t remote = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    return s->nfree + (uint32_t)(remote >> 48) == s->carved;
+}
+
+/* Up to n blocks off the free list: the walk touches blocks about to be handed out anyway. */
+static uint32_t take_free(slab_meta_t *s, uint32_t n, void **out) {
+    void *head = s->free, *last = head;
+    uint32_t got = 1;
+    for (void *next; got < n && (next = block_next(last)); got++) last = next;
+    s->free = block_next(last);
+    block_set_next(last, NULL);
+    s->nfree -= got;
+    *out = head;
+    HAK_COUNT_N(refill_from_slab_free, got);
+    return got;
+}
+
+static uint32_t carve(slab_meta_t *s, uint32_t n, void **out) {
+    uint32_t left = s->capacity - s->carved, got = n < left ? n : left;
+    char *b = slab_base(ss_of(s), s->index) + (size_t)s->carved * s->block_size;
+    for (uint32_t i = 1; i < got; i++, b += s->block_size) block_set_next(b, b + s->block_size);
+    block_set_next(b, NULL);
+    *out = slab_base(ss_of(s), s->index) + (size_t)s->carved * s->block_size;
+    s->carved += got;
+    HAK_COUNT_N(refill_carved, got);
+    return got;
+}
+
+uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) {
+    if (!s->free) slab_collect_remote(s);
+    if (s->free) return take_free(s, n, out);
+    if (s->carved < s->capacity) return carve(s, n, out);
+    return 0;
+}

@@ -1,0 +1,204 @@
+/* Thread heaps: every thread owns the slabs it allocates from, so a cache line of blocks belongs
+ * to one thread at a time and two threads never bounce it between cores.
+ *
+ * Per class, the thread keeps its slabs on two circular lists:
+ *   avail  slabs that may have blocks to give (free list, remote list or uncarved room); the head
+ *          is the one it takes from;
+ *   full   slabs that had nothing to give; other threads' frees may since have put blocks on
+ *          their remote lists, so a refill looks at a few of them before taking a new slab.
+ * A block the owner frees goes on its TLS list (tls_cache.h) and, when that overflows, back to its
+ * slab's free list: no lock, no atomic. A block freed by anyone else goes on the slab's remote
+ * list (slab_blocks.c). An empty slab goes back to its SuperSlab, except one spare per class, so
+ * a burst that allocates and frees a slab's worth does not claim it again every time.
+ * At exit the thread's slabs become orphans (central.c), which other threads adopt.
+ *
+ * Owner ids: 1..HAK_OWNER_ID_MAX, unique among live threads (a bitmap under id_lock), so a
+ * slab tag never names a live thread other than its owner. */
+#include <string.h>
+#include "core/tls_cache.h"
+
+enum { LIST_NONE, LIST_AVAIL, LIST_FULL };
+
+typedef struct heap_class {
+    slab_meta_t *avail, *full;
+} heap_class_t;
+
+static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("initial-exec")));
+
+/* Full slabs looked at for remote frees before a refill takes a new slab. */
+#define FULL_SCAN 4
+
+/* ---- Owner ids ---------------------------------------------------------------------------------- */
+
+#define ID_WORDS (((size_t)HAK_OWNER_ID_MAX + 64) / 64)
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t id_used[ID_WORDS];     /* bit i: id i taken (bit 0 always: id 0 is never used) */
+static size_t id_cursor, id_words_seen;
+
+static uint32_t id_take(void) {
+    pthread_mutex_lock(&id_lock);
+    id_used[0] |= 1;
+    uint32_t id = 0;
+    for (size_t n = 0; n < ID_WORDS; n++, id_cursor = (id_cursor + 1) % ID_WORDS) {
+        uint64_t free_bits = ~id_used[id_cursor];
+        if (!free_bits) continue;
+        unsigned bit = (unsigned)__builtin_ctzll(free_bits);
+        uint64_t v = (uint64_t)id_cursor * 64 + bit;
+        if (v > HAK_OWNER_ID_MAX) continue;
+        id_used[id_cursor] |= 1ull << bit;
+        if (id_cursor + 1 > id_words_seen) id_words_seen = id_cursor + 1;
+        id = (uint32_t)v;
+        break;
+    }
+    pthread_mutex_unlock(&id_lock);
+    return id;
+}
+
+static void id_give_back(uint32_t id) {
+    pthread_mutex_lock(&id_lock);
+    id_used[id / 64] &= ~(1ull << (id % 64));
+    pthread_mutex_unlock(&id_lock);
+}
+
+/* ---- Taking a slab ------------------------------------------------------------------------------ */
+
+static slab_meta_t *new_slab(unsigned cls) {
+    slab_meta_t *s = central_adopt(cls);
+    if (!s) s = central_fresh_slab(cls);
+    if (!s) {
+        s = slab_claim(cls);
+        if (!s) return NULL;
+        central_note_sync_claim(cls, heap[cls].full != NULL);
+    }
+    slab_set_tag(s, slab_tag_make(hak_tls.owner_bits, cls));
+    s->list = LIST_AVAIL;
+    slab_list_add(&heap[cls].avail, s);
+    heap[cls].avail = s;               /* the new slab is the one to take from */
+    return s;
+}
+
+/* A full slab that other threads have given blocks back to, moved to avail; or NULL. The full
+ * list rotates, so every full slab is looked at in turn. */
+static slab_meta_t *full_with_remote(heap_class_t *h) {
+    for (int i = 0; i < FULL_SCAN && h->full; i++) {
+        slab_meta_t *s = h->full;
+        if (atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+            slab_list_remove(&h->full, s);
+            s->list = LIST_AVAIL;
+            slab_list_add(&h->avail, s);
+            h->avail = s;
+            return s;
+        }
+        h->full = s->next;
+    }
+    return NULL;
+}
+
+uint32_t heap_refill(unsigned cls, void **out) {
+    heap_class_t *h = &heap[cls];
+    uint32_t want = hak_class_batch[cls];
+    for (;;) {
+        slab_meta_t *s = h->avail;
+        if (!s && !(s = full_with_remote(h)) && !(s = new_slab(cls))) return 0;
+        uint32_t n = slab_take(s, want, out);
+        if (n) return n;
+        slab_list_remove(&h->avail, s);   /* nothing left in it: park it */
+        s->list = LIST_FULL;
+        slab_list_add(&h->full, s);
+    }
+}
+
+/* ---- Giving blocks back ------------------------------------------------------------------------- */
+
+static void release(heap_class_t *h, slab_meta_t *s) {
+    slab_list_remove(s->list == LIST_AVAIL ? &h->avail : &h->full, s);
+    s->list = LIST_NONE;
+    slab_release(s);
+}
+
+/* All of s's blocks are free: keep it only if it is the class's one slab with room. */
+static void maybe_release(heap_class_t *h, slab_meta_t *s) {
+    if (s->list == LIST_AVAIL && s->next == s) return;
+    release(h, s);
+}
+
+void *heap_give_back(unsigned cls, void *head, uint32_t n) {
+    heap_class_t *h = &heap[cls];
+    for (; n && head; n--) {
+        void *next = block_next(head);
+        slab_meta_t *s = slab_of(head);
+        block_set_next(head, s->free);
+        s->free = head;
+        s->nfree++;
+        if (s->list == LIST_FULL) {
+            slab_list_remove(&h->full, s);
+            s->list = LIST_AVAIL;
+            slab_list_add(&h->avail, s);
+        }
+        if (s->nfree == s->carved && slab_is_unused(s)) maybe_release(h, s);
+        head = next;
+    }
+    HAK_COUNT(free_to_slabs);
+    return head;
+}
+
+/* ---- Thread start, exit, trim ---------------------------------------------------------------------- */
+
+bool heap_thread_start(void) {
+    uint32_t id = id_take();
+    if (!id) return false;
+    hak_tls.owner_bits = id << 8;
+    return true;
+}
+
+/* Every slab goes: released if unused, else an orphan for another thread to adopt. */
+static void give_up_list(slab_meta_t **list) {
+    slab_meta_t *s;
+    while ((s = *list)) {
+        slab_list_remove(list, s);
+        s->list = LIST_NONE;
+        if (slab_is_unused(s)) {
+            slab_collect_remote(s);
+            slab_release(s);
+        } else {
+            central_orphan(s);
+        }
+    }
+}
+
+void heap_thread_exit(void) {
+    uint32_t bits = hak_tls.owner_bits;
+    if (!bits) return;
+    /* No free of ours is local from here on: the slabs change hands below. */
+    hak_tls.owner_bits = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        give_up_list(&heap[c].avail);
+        give_up_list(&heap[c].full);
+    }
+    id_give_back(bits >> 8);
+}
+
+void heap_trim(void) {
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        heap_class_t *h = &heap[c];
+        slab_meta_t *s = h->avail;
+        if (s && s->next == s && slab_is_unused(s)) {
+            slab_collect_remote(s);
+            release(h, s);
+        }
+    }
+}
+
+void heap_atfork_prepare(void) { pthread_mutex_lock(&id_lock); }
+void heap_atfork_parent(void)  { pthread_mutex_unlock(&id_lock); }
+
+/* The child has one thread, the forking one: every other id is free again, and every slab that a
+ * thread of the parent owned becomes an orphan (its blocks may be live in the child). */
+void heap_atfork_child(void) {
+    pthread_mutex_init(&id_lock, NULL);
+    memset(id_used, 0, id_words_seen * sizeof id_used[0]);
+    id_used[0] |= 1;
+    uint32_t mine = hak_tls.owner_bits >> 8;
+    if (mine) id_used[mine / 64] |= 1ull << (mine % 64);
+    superslab_orphan_others(hak_tls.owner_bits);
+}
