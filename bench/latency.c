@@ -40,8 +40,9 @@
  *   LAT,scenario,threads,think_ns,op,count,mean_ns,p50_ns,p99_ns,p99.9_ns,p99.99_ns,max_ns
  *       one line per op: malloc, free, request (a CSV after removing the LAT, prefix; the header
  *       is printed as "# LAT,...")
- *   RESULT ... the line of bench_common.h, unit requests, with extra think_ns, tsc_ghz, timer_ns,
- *       nivcsw, cache_mib (growheap).
+ *   RESULT ... the line of bench_common.h, unit requests, with extra think_ns, tsc_ghz,
+ *       tsc_drift_pct (TSC against CLOCK_MONOTONIC over the measured phase), timer_ns, nivcsw,
+ *       cache_mib (growheap).
  * -H FILE writes the merged histograms: "op,bucket,lo_ns,hi_ns,count" for every non-empty bucket
  * (lo inclusive, hi exclusive), for CDF plots (bench/latency.sh). */
 #define _GNU_SOURCE
@@ -284,6 +285,9 @@ static inline void request_objects(worker_t *w, hist_t *h, int use_cache)
             cache_entry_t *e;
             if (w->cache_bytes + size[i] <= w->cache_share && w->ncache < w->cache_slots) {
                 e = &w->cache[w->ncache++];
+            } else if (w->ncache == 0) { /* a cap smaller than one object: nothing to keep */
+                timed_free(h, obj[i]);
+                continue;
             } else { /* full: replace a random entry */
                 e = &w->cache[bench_rng_below(&w->rng, w->ncache)];
                 w->cache_bytes -= e->size;
@@ -370,7 +374,8 @@ int main(int argc, char **argv)
     pthread_t *tid;
     hist_t *all;
     bench_usage_t u0, u1;
-    uint64_t requests = 0, cache_bytes = 0, timer_min = UINT64_MAX;
+    uint64_t requests = 0, cache_bytes = 0, timer_min = UINT64_MAX, tsc0, tsc1;
+    double tsc_drift_pct;
     long nivcsw = 0;
     double timer_ns;
     int c, t, have_think = 0, op, i;
@@ -422,6 +427,9 @@ int main(int argc, char **argv)
             timer_min = t1 - t0;
     }
     timer_ns = (double)timer_min / g_ticks_per_ns;
+    if (timer_ns > 300)
+        fprintf(stderr, "latency: note: an empty timed region costs %.0f ns: rdtsc looks trapped "
+                        "by the hypervisor; figures are dominated by it\n", timer_ns);
 
     f = fopen("/proc/cpuinfo", "r");
     if (f) {
@@ -460,6 +468,7 @@ int main(int argc, char **argv)
             bench_die("cannot create threads");
     pthread_barrier_wait(&g_ready);
     u0 = bench_usage_now();
+    tsc0 = tsc_begin();
     pthread_barrier_wait(&g_start);
     if (!O.n) {
         bench_sleep(O.seconds);
@@ -467,7 +476,14 @@ int main(int argc, char **argv)
     }
     for (t = 0; t < O.threads; t++)
         pthread_join(tid[t], NULL);
+    tsc1 = tsc_end();
     u1 = bench_usage_now();
+    /* The TSC against the monotonic clock over the whole measured phase (should be ~0%). */
+    tsc_drift_pct = u1.wall > u0.wall
+        ? 100.0 * ((double)(tsc1 - tsc0) / g_ticks_per_ns / ((u1.wall - u0.wall) * 1e9) - 1.0) : 0.0;
+    if (tsc_drift_pct > 1 || tsc_drift_pct < -1)
+        fprintf(stderr, "latency: note: the TSC drifted %.2f%% from CLOCK_MONOTONIC during the "
+                        "run; ns figures are off by as much\n", tsc_drift_pct);
 
     for (t = 0; t < O.threads; t++) {
         for (op = 0; op < NOPS; op++)
@@ -487,9 +503,10 @@ int main(int argc, char **argv)
                hb_quantile_ns(h, 0.50), hb_quantile_ns(h, 0.99), hb_quantile_ns(h, 0.999),
                hb_quantile_ns(h, 0.9999), (double)h->max / g_ticks_per_ns);
     }
-    snprintf(extra, sizeof extra, " scenario=%s think_ns=%llu tsc_ghz=%.4f timer_ns=%.1f nivcsw=%ld",
-             SC_NAMES[O.scenario], (unsigned long long)O.think_ns, g_ticks_per_ns, timer_ns,
-             nivcsw);
+    snprintf(extra, sizeof extra,
+             " scenario=%s think_ns=%llu tsc_ghz=%.4f tsc_drift_pct=%.3f timer_ns=%.1f nivcsw=%ld",
+             SC_NAMES[O.scenario], (unsigned long long)O.think_ns, g_ticks_per_ns, tsc_drift_pct,
+             timer_ns, nivcsw);
     if (O.scenario == SC_GROWHEAP)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
                  " cache_mib=%.1f cache_cap_mib=%.0f", (double)cache_bytes / 1048576.0,

@@ -650,6 +650,8 @@ static inline unsigned char *bigbuf_new(uint64_t *rng, uint64_t *bytes)
     unsigned char *p = malloc(size);
     if (!p)
         bench_die("malloc failed");
+    /* The escape keeps the compiler from fusing malloc + memset(0) into calloc (GCC does at -O2). */
+    bench_escape(p);
     memset(p, 0, size); /* value-initialisation, as make_unique<char[]>(n) */
     bench_escape(p);
     *bytes += size;
