@@ -26,6 +26,8 @@ usage: bench/latency.sh [options]
   --think NS             think time of growheap and steady (default 2000)
   --no-plots             skip gnuplot
   -o, --out DIR          results directory
+  --report DIR           no runs: remake summary.csv, summary.md and the plots of DIR from its
+                         raw.csv and hist/ (after an interrupted run, or to replot)
 Environment: HAKMEM_BUILD_DIR (default <repo>/build).
 EOF
 }
@@ -42,6 +44,7 @@ configs=$ALL_CONFIGS
 think=2000
 plots=1
 out=""
+report=""
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) runs=1; duration=1; threads="1 2"; shift ;;
@@ -53,6 +56,7 @@ while [ $# -gt 0 ]; do
         --think) think=$2; shift 2 ;;
         --no-plots) plots=0; shift ;;
         -o | --out) out=$2; shift 2 ;;
+        --report) report=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) bench_err "unknown option '$1'"; usage >&2; exit 2 ;;
     esac
@@ -64,6 +68,14 @@ for c in $configs; do
     case " $ALL_CONFIGS " in *" $c "*) ;; *) bench_err "unknown config '$c'"; exit 2 ;; esac
 done
 
+if [ -n "$report" ]; then
+    out=$report
+    raw="$out/raw.csv"
+    [ -s "$raw" ] || { bench_err "$raw not found"; exit 1; }
+    BENCH_ALLOCS=$(awk -F, 'NR > 1 && !seen[$5]++ { printf "%s ", $5 }' "$raw")
+    BENCH_ALLOCS=${BENCH_ALLOCS% }
+    elapsed="?"
+else
 bench_ensure_bins || { bench_err "cannot build the benchmark programs"; exit 1; }
 bench_select_allocators "$allocators" || exit 1
 if [ -z "$out" ]; then
@@ -135,6 +147,7 @@ for ((r = 1; r <= runs; r++)); do
     done
 done
 elapsed=$(($(date +%s) - start))
+fi
 
 # ---- Summary: medians across runs -------------------------------------------------------------------
 awk -F, "$BENCH_AWK_MEDIAN"'
@@ -266,8 +279,14 @@ tmr=$(awk -F, 'NR > 1 && $21 != "" { print $21; exit }' "$raw")
     echo "Machine: $(bench_machine). TSC ${tsc:-?} GHz; an empty timed region costs ${tmr:-?} ns"
     echo "(included in every figure, not subtracted)."
     echo
-    echo "Command: \`$cmdline\` (runs $runs, ${duration}s per run, threads $threads, think ${think} ns;"
-    echo "$elapsed s in all). Runs interleaved (run 1 of every config and allocator, then run 2, ...;"
+    if [ -n "$report" ]; then
+        echo "Remade by \`$cmdline\` from raw.csv ($(awk -F, 'NR > 1 && $6 + 0 > m { m = $6 + 0 } END { print m }' "$raw")"
+        echo "runs; durations and think time as in the original command, see the config and think_ns"
+        echo "columns of raw.csv). Runs interleaved (run 1 of every config and allocator, then run 2, ...;"
+    else
+        echo "Command: \`$cmdline\` (runs $runs, ${duration}s per run, threads $threads, think ${think} ns;"
+        echo "$elapsed s in all). Runs interleaved (run 1 of every config and allocator, then run 2, ...;"
+    fi
     echo "allocator order rotated each run). Each percentile is the median over the runs of that"
     echo "run's percentile; max is given as the median and the worst of the runs. ns unless marked;"
     echo "nivcsw: involuntary context switches of the measured threads (preemption: it inflates"
@@ -275,7 +294,11 @@ tmr=$(awk -F, 'NR > 1 && $21 != "" { print $21; exit }' "$raw")
     echo
     echo "Allocators:"
     echo
-    bench_describe_allocators
+    if [ -n "$report" ]; then
+        echo "$BENCH_ALLOCS (remade with --report from raw.csv)"
+    else
+        bench_describe_allocators
+    fi
     for op in malloc free request; do
         echo
         echo "## $op"
