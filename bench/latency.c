@@ -48,13 +48,12 @@
 #define _GNU_SOURCE
 #include "bench_common.h"
 
-#include <getopt.h>
-#include <unistd.h>
-#include <x86intrin.h>
-
 #if !defined(__x86_64__) && !defined(__i386__)
 #error "latency uses the x86 time-stamp counter"
 #endif
+
+#include <getopt.h>
+#include <unistd.h>
 
 /* ---- The time-stamp counter --------------------------------------------------------------------- */
 
