@@ -573,6 +573,7 @@ static inline void *replace_new(uint64_t *rng, unsigned char v)
     if (!p)
         bench_die("malloc failed");
     memset(p, v, size < 16 ? size : 16);
+    bench_escape(p);
     return p;
 }
 
@@ -626,8 +627,8 @@ static void *w_bursts(void *arg)
                     if (!v[i])
                         bench_die("malloc failed");
                     memset(v[i], tag++, size);
+                    bench_escape(v[i]); /* the writes are done, not elided before the free */
                 }
-                bench_escape(v[n - 1]);
                 for (i = 0; i < n / 2; i++)
                     free(v[i]);
                 for (i = n; i-- > n / 2;)
