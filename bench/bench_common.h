@@ -1,4 +1,4 @@
-/* bench_common.h: helpers shared by the benchmark programs (larson, workloads).
+/* bench_common.h: helpers shared by the benchmark programs (larson, workloads, latency).
  *
  * The programs use only the standard malloc API; the allocator under test is chosen at run time
  * with LD_PRELOAD. Everything here is static and header-only so each program is one .c file.

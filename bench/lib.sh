@@ -17,36 +17,36 @@ bench_err() { printf '%s\n' "error: $*" >&2; }
 
 # ---- Benchmark programs -------------------------------------------------------------------------
 
-# Sets LARSON_BIN and WORKLOADS_BIN. Uses the CMake-built programs ($BUILD_DIR/bench/) when they are
-# newer than their sources; else compiles them directly into $BUILD_DIR/bench-standalone/ (the
-# allocator's build may be broken or busy: the benchmarks do not depend on it). It never runs a
-# build in $BUILD_DIR itself, so it is safe inside `cmake --build build --target bench`.
+# Sets LARSON_BIN, WORKLOADS_BIN and LATENCY_BIN. Uses the CMake-built programs ($BUILD_DIR/bench/)
+# when they are newer than their sources; else compiles them directly into
+# $BUILD_DIR/bench-standalone/ (the allocator's build may be broken or busy: the benchmarks do not
+# depend on it). It never runs a build in $BUILD_DIR itself, so it is safe inside
+# `cmake --build build --target bench`.
+BENCH_PROGRAMS="larson workloads latency"
 bench_ensure_bins() {
-    local src="$BENCH_DIR/larson.c $BENCH_DIR/workloads.c $BENCH_DIR/bench_common.h"
-    local d="$BUILD_DIR/bench" f fresh
+    local d="$BUILD_DIR/bench" f p fresh
     fresh=1
-    for f in larson workloads; do
-        [ -x "$d/$f" ] || fresh=0
-    done
-    if [ $fresh = 1 ]; then
-        for f in $src; do
-            if [ "$f" -nt "$d/larson" ] || [ "$f" -nt "$d/workloads" ]; then fresh=0; fi
+    for p in $BENCH_PROGRAMS; do
+        [ -x "$d/$p" ] || { fresh=0; break; }
+        for f in "$BENCH_DIR/$p.c" "$BENCH_DIR/bench_common.h"; do
+            [ "$f" -nt "$d/$p" ] && fresh=0
         done
-    fi
+    done
     if [ $fresh = 0 ]; then
         d="$BUILD_DIR/bench-standalone"
         mkdir -p "$d" || return 1
         local cc=${CC:-cc}
-        for f in larson workloads; do
-            if [ ! -x "$d/$f" ] || [ "$BENCH_DIR/$f.c" -nt "$d/$f" ] ||
-               [ "$BENCH_DIR/bench_common.h" -nt "$d/$f" ]; then
-                bench_note "compiling $f into $d (no up-to-date CMake build of the benchmarks)"
-                $cc -std=gnu11 -O2 -Wall -Wextra -pthread -o "$d/$f" "$BENCH_DIR/$f.c" || return 1
+        for p in $BENCH_PROGRAMS; do
+            if [ ! -x "$d/$p" ] || [ "$BENCH_DIR/$p.c" -nt "$d/$p" ] ||
+               [ "$BENCH_DIR/bench_common.h" -nt "$d/$p" ]; then
+                bench_note "compiling $p into $d (no up-to-date CMake build of the benchmarks)"
+                $cc -std=gnu11 -O2 -Wall -Wextra -pthread -o "$d/$p" "$BENCH_DIR/$p.c" || return 1
             fi
         done
     fi
     LARSON_BIN="$d/larson"
     WORKLOADS_BIN="$d/workloads"
+    LATENCY_BIN="$d/latency"
 }
 
 # ---- Allocators -----------------------------------------------------------------------------------

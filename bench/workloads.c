@@ -30,8 +30,28 @@
  *   realloc    realloc growth: 8 buffers per thread grow from min to a log-uniform target in
  *              [4 KiB, max], half by appends of 1..64 B, half by x1.5, then are freed
  *   fastpath   malloc/free pairs of one size (min), k blocks deep (default 1: alloc then free)
+ *   replace    steady replacement with a long tail of sizes: k=1024 live blocks per thread, sizes
+ *              in [min, max] (default 4 B..32 KiB) drawn as min/u for u uniform in (0, 1] and
+ *              clipped to max, so P(size) ~ 1/size^2 (mostly tiny, rarely large); each step frees
+ *              a random slot and allocates a new block into it, writing its first 16 bytes (all of
+ *              it if smaller). No cross-thread frees. -n: steps per thread
+ *   bursts     short bursts of one size: a round is, for N in {25, 100, 400, 1600} and size in
+ *              {16, 32, 64}: allocate N blocks, write every byte, free the first half in
+ *              allocation order and the second half in reverse order (6375 allocations per round).
+ *              -n: rounds per thread (a fixed amount of work: compare cpu_s); -m/-M/-k unused
+ *   bigbuf     big zero-filled buffers: k=20 live buffers per thread of uniform size in [min, max]
+ *              (default 5..25 MiB); each step frees a random one and allocates a new one with
+ *              malloc + memset(0) (what C++ std::make_unique<char[]>(n) does: operator new, then
+ *              value-initialisation; calloc would let the allocator skip zeroing fresh pages),
+ *              which also touches every page. Unit: steps; -n: steps per thread
  *
- * Output: the RESULT line of bench_common.h (unit allocs unless said otherwise). */
+ * replace and bigbuf fill their k slots before the measured phase starts (each thread fills its
+ * own, then waits at a barrier; the main thread takes the start sample after every thread is
+ * ready), so the RESULT figures cover the steady state only.
+ *
+ * Output: the RESULT line of bench_common.h (unit allocs unless said otherwise). Its cpu_s is the
+ * user+sys CPU of the whole process during the measured phase and ops_per_cpu_s the unit per
+ * CPU-second: with -n (fixed work) compare cpu_s directly. */
 #define _GNU_SOURCE
 #include "bench_common.h"
 
@@ -523,6 +543,151 @@ static void *w_fastpath(void *arg)
     return NULL;
 }
 
+/* ---- Set-up barrier (replace, bigbuf) --------------------------------------------------------------
+ * A worker of a workload with set-up fills its slots, then calls setup_done(): it waits at the
+ * first barrier (the main thread takes the start sample after it), then at the second (released
+ * once the sample is taken). */
+
+static pthread_barrier_t g_setup_a, g_setup_b;
+
+static void setup_done(void)
+{
+    pthread_barrier_wait(&g_setup_a);
+    pthread_barrier_wait(&g_setup_b);
+}
+
+/* ---- replace ---------------------------------------------------------------------------------------- */
+
+/* min / u for u uniform in (0, 1], clipped to max: P(size > s) = min / s, a density ~ 1/s^2. */
+static inline size_t inverse_square_size(uint64_t *rng, size_t min, size_t max)
+{
+    double u = (double)((bench_rng_next(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double s = (double)min / u;
+    return s >= (double)max ? max : (size_t)s;
+}
+
+static inline void *replace_new(uint64_t *rng, unsigned char v)
+{
+    size_t size = inverse_square_size(rng, O.min, O.max);
+    void *p = malloc(size);
+    if (!p)
+        bench_die("malloc failed");
+    memset(p, v, size < 16 ? size : 16);
+    bench_escape(p);
+    return p;
+}
+
+static void *w_replace(void *arg)
+{
+    worker_t *w = arg;
+    size_t nslots = (size_t)O.k, j;
+    void **slots = bench_xmalloc(nslots * sizeof(void *));
+    uint64_t rng = w->rng, ops = 0;
+    for (j = 0; j < nslots; j++)
+        slots[j] = replace_new(&rng, (unsigned char)j);
+    setup_done();
+    while (keep_going(ops)) {
+        size_t batch = 64;
+        if (O.n && O.n - ops < batch)
+            batch = (size_t)(O.n - ops);
+        for (j = 0; j < batch; j++) {
+            size_t k = (size_t)bench_rng_below(&rng, nslots);
+            free(slots[k]);
+            slots[k] = replace_new(&rng, (unsigned char)k);
+        }
+        ops += batch;
+    }
+    for (j = 0; j < nslots; j++)
+        free(slots[j]);
+    free(slots);
+    w->ops = ops;
+    return NULL;
+}
+
+/* ---- bursts --------------------------------------------------------------------------------------- */
+
+static const size_t BURST_COUNTS[] = {25, 100, 400, 1600};
+static const size_t BURST_SIZES[] = {16, 32, 64};
+#define BURST_MAX 1600
+
+static void *w_bursts(void *arg)
+{
+    worker_t *w = arg;
+    void *v[BURST_MAX];
+    uint64_t rounds = 0, allocs = 0;
+    unsigned char tag = 1;
+    while (keep_going(rounds)) {
+        size_t c, s, i;
+        for (c = 0; c < sizeof BURST_COUNTS / sizeof BURST_COUNTS[0]; c++) {
+            size_t n = BURST_COUNTS[c];
+            for (s = 0; s < sizeof BURST_SIZES / sizeof BURST_SIZES[0]; s++) {
+                size_t size = BURST_SIZES[s];
+                for (i = 0; i < n; i++) {
+                    v[i] = malloc(size);
+                    if (!v[i])
+                        bench_die("malloc failed");
+                    memset(v[i], tag++, size);
+                    bench_escape(v[i]); /* the writes are done, not elided before the free */
+                }
+                for (i = 0; i < n / 2; i++)
+                    free(v[i]);
+                for (i = n; i-- > n / 2;)
+                    free(v[i]);
+                allocs += n;
+            }
+        }
+        rounds++;
+    }
+    w->ops = allocs;
+    w->aux = rounds;
+    return NULL;
+}
+
+/* ---- bigbuf ---------------------------------------------------------------------------------------- */
+
+static inline unsigned char *bigbuf_new(uint64_t *rng, uint64_t *bytes)
+{
+    size_t size = bench_rng_range(rng, O.min, O.max);
+    unsigned char *p = malloc(size);
+    if (!p)
+        bench_die("malloc failed");
+    /* The escape keeps the compiler from fusing malloc + memset(0) into calloc (GCC does at -O2). */
+    bench_escape(p);
+    memset(p, 0, size); /* value-initialisation, as make_unique<char[]>(n) */
+    bench_escape(p);
+    *bytes += size;
+    return p;
+}
+
+static void *w_bigbuf(void *arg)
+{
+    worker_t *w = arg;
+    size_t nbuf = (size_t)O.k, j;
+    unsigned char **buf = bench_xmalloc(nbuf * sizeof(unsigned char *));
+    uint64_t rng = w->rng, ops = 0, bytes = 0, bad = 0;
+    for (j = 0; j < nbuf; j++)
+        buf[j] = bigbuf_new(&rng, &bytes);
+    bytes = 0;
+    setup_done();
+    while (keep_going(ops)) {
+        size_t k = (size_t)bench_rng_below(&rng, nbuf);
+        /* The old buffer is still all zero at both ends (a cheap check that nobody wrote it). */
+        bad += buf[k][0] | buf[k][O.min - 1];
+        free(buf[k]);
+        buf[k] = bigbuf_new(&rng, &bytes);
+        buf[k][0] = 0; /* touched after the zeroing too: the program uses its buffer */
+        ops++;
+    }
+    if (bad)
+        bench_die("bigbuf: a zero-filled buffer changed");
+    for (j = 0; j < nbuf; j++)
+        free(buf[j]);
+    free(buf);
+    w->ops = ops;
+    w->aux = bytes;
+    return NULL;
+}
+
 /* ---- The table of workloads ----------------------------------------------------------------------- */
 
 typedef struct workload {
@@ -554,6 +719,12 @@ static const workload_t WORKLOADS[] = {
      "buffers grown by realloc from min to 4 KiB..max"},
     {"fastpath", w_fastpath, 64, 64, 1, "pairs", "depth",
      "malloc/free pairs of size min"},
+    {"replace", w_replace, 4, 32768, 1024, "allocs", "live blocks",
+     "free a random slot of k, allocate a 1/size^2-distributed size into it"},
+    {"bursts", w_bursts, 16, 64, 0, "allocs", "(unused)",
+     "bursts of 25..1600 blocks of 16/32/64 B, written, freed half FIFO half LIFO; -n rounds"},
+    {"bigbuf", w_bigbuf, 5u << 20, 25u << 20, 20, "steps", "live buffers",
+     "replace one of k big buffers by a malloc+memset(0) one"},
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
@@ -636,9 +807,13 @@ int main(int argc, char **argv)
         O.max = O.min;
     if (O.min < 1 || O.max < O.min || O.threads < 1 || O.threads > 1024)
         usage();
+    if (strcmp(wl->name, "bigbuf") == 0 && O.k < 1) {
+        fprintf(stderr, "workloads: bigbuf needs -k of at least 1\n");
+        return 2;
+    }
     if ((strcmp(wl->name, "random") == 0 || strcmp(wl->name, "lifetimes") == 0 ||
          strcmp(wl->name, "sizes") == 0 || strcmp(wl->name, "storm") == 0 ||
-         strcmp(wl->name, "churn") == 0) && O.k < 2) {
+         strcmp(wl->name, "churn") == 0 || strcmp(wl->name, "replace") == 0) && O.k < 2) {
         fprintf(stderr, "workloads: %s needs -k of at least 2\n", wl->name);
         return 2;
     }
@@ -697,6 +872,7 @@ int main(int argc, char **argv)
     {
         worker_t *w = aligned_alloc(BENCH_CACHE_LINE, sizeof(worker_t) * (size_t)O.threads);
         pthread_t *tid = bench_xmalloc(sizeof(pthread_t) * (size_t)O.threads);
+        int setup = wl->fn == w_replace || wl->fn == w_bigbuf;
         if (!w)
             bench_die("out of memory");
         for (t = 0; t < O.threads; t++) {
@@ -708,10 +884,19 @@ int main(int argc, char **argv)
             for (t = 0; t < O.threads; t++)
                 w[t].given = bench_xmalloc(O.min);
         threads_reported = O.threads;
+        if (setup) {
+            pthread_barrier_init(&g_setup_a, NULL, (unsigned)O.threads + 1);
+            pthread_barrier_init(&g_setup_b, NULL, (unsigned)O.threads + 1);
+        }
         u0 = bench_usage_now();
         for (t = 0; t < O.threads; t++)
             if (pthread_create(&tid[t], NULL, wl->fn, &w[t]))
                 bench_die("cannot create threads");
+        if (setup) { /* every worker has filled its slots: the measured phase starts now */
+            pthread_barrier_wait(&g_setup_a);
+            u0 = bench_usage_now();
+            pthread_barrier_wait(&g_setup_b);
+        }
         if (!O.n) {
             bench_sleep(O.seconds);
             atomic_store_explicit(&g_stop.flag, 1, memory_order_relaxed);
@@ -726,6 +911,14 @@ int main(int argc, char **argv)
         if (wl->fn == w_storm)
             snprintf(extra, sizeof extra, " min=%zu max=%zu k=%llu storms=%llu", O.min, O.max,
                      (unsigned long long)O.k, (unsigned long long)aux);
+        else if (wl->fn == w_bursts)
+            snprintf(extra, sizeof extra, " rounds=%llu allocs_per_round=6375 cpu_s_per_round=%.3g",
+                     (unsigned long long)aux, aux ? (u1.cpu - u0.cpu) / (double)aux : 0.0);
+        else if (wl->fn == w_bigbuf)
+            snprintf(extra, sizeof extra, " min=%zu max=%zu k=%llu mib_per_step=%.2f "
+                     "mib_per_cpu_s=%.0f", O.min, O.max, (unsigned long long)O.k,
+                     ops ? (double)aux / (double)ops / 1048576.0 : 0.0,
+                     u1.cpu > u0.cpu ? (double)aux / (u1.cpu - u0.cpu) / 1048576.0 : 0.0);
         else if (wl->fn == w_realloc)
             snprintf(extra, sizeof extra, " min=%zu max=%zu buffers_completed=%llu", O.min, O.max,
                      (unsigned long long)aux);
