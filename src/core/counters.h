@@ -25,6 +25,7 @@
     X(free_tls_push,       "free pushed onto the thread's list (local free, ss_local)")          \
     X(free_remote,         "free of another thread's block, pushed on its slab's remote list")   \
     X(free_overflow,       "a thread's list passed its cap: one batch back to its slabs")        \
+    X(tls_cap_grown,       "a thread's list cap doubled (it ran empty, then overflowed)")        \
     X(free_to_slabs,       "chains given back to the thread's own slabs")                        \
     X(free_null,           "free(NULL)")                                                         \
     X(malloc_zero,         "malloc(0)")                                                          \

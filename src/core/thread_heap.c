@@ -8,8 +8,9 @@
  *          their remote lists, so a refill looks at a few of them before taking a new slab.
  * A block the owner frees goes on its TLS list (tls_cache.h) and, when that overflows, back to its
  * slab's free list: no lock, no atomic. A block freed by anyone else goes on the slab's remote
- * list (slab_blocks.c). An empty slab goes back to its SuperSlab, except one spare per class, so
- * a burst that allocates and frees a slab's worth does not claim it again every time.
+ * list (slab_blocks.c). An empty slab stays where it is if it is the class's only one with room,
+ * is parked (up to PARK_BYTES per thread) or goes back to its SuperSlab, so that a burst that
+ * allocates and frees several slabs' worth does not claim them again every time.
  * At exit the thread's slabs become orphans (central.c), which other threads adopt.
  *
  * Owner ids: 1..HAK_OWNER_ID_MAX, unique among live threads (a bitmap under id_lock), so a
@@ -17,13 +18,21 @@
 #include <string.h>
 #include "core/tls_cache.h"
 
-enum { LIST_NONE, LIST_AVAIL, LIST_FULL };
+enum { LIST_NONE, LIST_AVAIL, LIST_FULL, LIST_EMPTY };
 
 typedef struct heap_class {
     slab_meta_t *avail, *full;
+    slab_meta_t *empty;        /* parked: every block free, kept for the next new slab */
 } heap_class_t;
 
 static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("initial-exec")));
+/* Bytes of empty slabs the thread keeps parked (all classes). */
+static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
+
+/* A thread parks up to this much of empty slabs instead of releasing them, so that a burst that
+ * allocates and frees several slabs' worth takes them back from its own hands: no claim, no
+ * daemon, no cold page. Medium slabs (a whole SuperSlab) are never parked. */
+#define PARK_BYTES ((size_t)1 << 20)
 
 /* Full slabs looked at for remote frees before a refill takes a new slab. */
 #define FULL_SCAN 4
@@ -63,7 +72,17 @@ static void id_give_back(uint32_t id) {
 /* ---- Taking a slab ------------------------------------------------------------------------------ */
 
 static slab_meta_t *new_slab(unsigned cls) {
-    slab_meta_t *s = central_adopt(cls);
+    heap_class_t *h = &heap[cls];
+    slab_meta_t *s = h->empty;
+    if (s) {
+        slab_list_remove(&h->empty, s);
+        parked_bytes -= HAK_SLAB_SIZE;
+        s->list = LIST_AVAIL;
+        slab_list_add(&h->avail, s);
+        h->avail = s;
+        return s;
+    }
+    s = central_adopt(cls);
     if (!s) s = central_fresh_slab(cls);
     if (!s) {
         s = slab_claim(cls);
@@ -110,16 +129,33 @@ uint32_t heap_refill(unsigned cls, void **out) {
 
 /* ---- Giving blocks back ------------------------------------------------------------------------- */
 
+static slab_meta_t **list_of(heap_class_t *h, slab_meta_t *s) {
+    return s->list == LIST_AVAIL ? &h->avail : s->list == LIST_FULL ? &h->full : &h->empty;
+}
+
 static void release(heap_class_t *h, slab_meta_t *s) {
-    slab_list_remove(s->list == LIST_AVAIL ? &h->avail : &h->full, s);
+    if (s->list == LIST_EMPTY) parked_bytes -= HAK_SLAB_SIZE;
+    slab_list_remove(list_of(h, s), s);
     s->list = LIST_NONE;
     slab_release(s);
 }
 
-/* All of s's blocks are free: keep it only if it is the class's one slab with room. */
+/* All of s's blocks are free: keep it where it is if it is the class's one slab with room, park
+ * it if the budget allows, else release it. A parked slab starts carving afresh (its free list is
+ * dropped: every block is free), so blocks come out in address order again. */
 static void maybe_release(heap_class_t *h, slab_meta_t *s) {
     if (s->list == LIST_AVAIL && s->next == s) return;
-    release(h, s);
+    if (s->cls >= HAK_FIRST_MEDIUM || parked_bytes + HAK_SLAB_SIZE > PARK_BYTES) {
+        release(h, s);
+        return;
+    }
+    slab_list_remove(list_of(h, s), s);
+    s->free = NULL;
+    s->nfree = 0;
+    s->carved = 0;
+    s->list = LIST_EMPTY;
+    slab_list_add(&h->empty, s);
+    parked_bytes += HAK_SLAB_SIZE;
 }
 
 void *heap_give_back(unsigned cls, void *head, uint32_t n) {
@@ -174,13 +210,16 @@ void heap_thread_exit(void) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         give_up_list(&heap[c].avail);
         give_up_list(&heap[c].full);
+        give_up_list(&heap[c].empty);
     }
+    parked_bytes = 0;
     id_give_back(bits >> 8);
 }
 
 void heap_trim(void) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         heap_class_t *h = &heap[c];
+        while (h->empty) release(h, h->empty);
         slab_meta_t *s = h->avail;
         if (s && s->next == s && slab_is_unused(s)) {
             slab_collect_remote(s);

@@ -17,7 +17,23 @@ static unsigned size_class_of(size_t size) {
     return size <= HAK_TABLE_MAX ? size_class_small(size) : size_class_of_large(size);
 }
 
-static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * (uint32_t)hak_opt.tls_cap_batches); }
+/* Adaptive caps: a list that runs empty and then overflows again (a burst bigger than its cap,
+ * freed and allocated again) doubles its cap instead of giving a batch back, up to CAP_BYTES_MAX of
+ * blocks and CAP_BATCHES_MAX batches; after CALM_OVERFLOWS overflows in a row with no underflow
+ * between (the thread is only freeing) it halves again, down to HAKMEM_TLS_CAP_BATCHES. So bursts
+ * of thousands of blocks stay in the thread's list, and a list that stops cycling gives its
+ * memory back to its slabs. */
+#define CAP_BATCHES_MAX 64
+#define CAP_BYTES_MAX   ((uint32_t)256 << 10)
+#define CALM_OVERFLOWS  4
+
+static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * hak_tls.bins[cls].cap_batches); }
+
+static uint32_t cap_batches_max(unsigned cls) {
+    uint32_t by_bytes = CAP_BYTES_MAX / (hak_class_batch[cls] * hak_class_size[cls]);
+    uint32_t max = by_bytes < CAP_BATCHES_MAX ? by_bytes : CAP_BATCHES_MAX;
+    return max > (uint32_t)hak_opt.tls_cap_batches ? max : (uint32_t)hak_opt.tls_cap_batches;
+}
 
 /* False: no owner id left (more than 16 million live threads); the thread then works like an
  * exiting one, through orphan slabs. */
@@ -29,7 +45,10 @@ static bool thread_register(void) {
 #if HAKMEM_DEBUG_COUNTERS
     counters_thread_register();
 #endif
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room = tls_cap(c);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        hak_tls.bins[c].cap_batches = (uint16_t)hak_opt.tls_cap_batches;
+        hak_tls.bins[c].room = tls_cap(c);
+    }
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
     pthread_setspecific(tls_exit_key, &hak_tls);
     tls_registered = TLS_REGISTERED;
@@ -98,6 +117,7 @@ void *tls_refill_alloc(size_t size) {
     tls_bin_t *b = &hak_tls.bins[cls];
     b->head = block_next(batch);
     b->room = tls_cap(cls) - (int32_t)(n - 1);
+    b->underflowed = 1;
     return batch;
 }
 
@@ -105,9 +125,23 @@ void *tls_refill_alloc(size_t size) {
  * their slabs. Only registered threads get here: the others have no local frees. */
 void tls_overflow(unsigned cls) {
     tls_bin_t *b = &hak_tls.bins[cls];
-    uint32_t per = hak_class_batch[cls];
-    b->head = heap_give_back(cls, b->head, per);
-    b->room += (int32_t)per;
+    uint32_t per = hak_class_batch[cls], give = per;
+    if (b->underflowed && 2u * b->cap_batches <= cap_batches_max(cls)) {
+        b->room += tls_cap(cls);          /* cycling: double the cap, keep every block */
+        b->cap_batches *= 2;
+        b->underflowed = 0;
+        b->calm = 0;
+        HAK_COUNT(tls_cap_grown);
+        return;
+    }
+    b->underflowed = 0;
+    if (++b->calm >= CALM_OVERFLOWS && b->cap_batches > (uint32_t)hak_opt.tls_cap_batches) {
+        b->cap_batches /= 2;              /* only freeing: halve the cap, give the excess back */
+        give += (uint32_t)tls_cap(cls);
+        b->calm = 0;
+    }
+    b->head = heap_give_back(cls, b->head, give);
+    b->room += (int32_t)give;
     HAK_COUNT(free_overflow);
 }
 

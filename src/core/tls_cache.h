@@ -17,7 +17,11 @@ typedef struct tls_bin {
      * Counting down to below zero makes the free check one decrement and a sign test. It is 0
      * until the thread registers, so a new thread's first free goes the slow way. */
     int32_t  room;
-    uint32_t unused;
+    /* Cold fields (slow paths only): the list's cap, which adapts (tls_cache.c), and whether the
+     * list ran empty since it last overflowed. */
+    uint16_t cap_batches;
+    uint8_t  underflowed;
+    uint8_t  calm;
 } tls_bin_t;
 
 typedef struct tls_cache {
