@@ -34,8 +34,10 @@ static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
  * daemon, no cold page. Medium slabs (a whole SuperSlab) are never parked. */
 #define PARK_BYTES ((size_t)1 << 20)
 
-/* Full slabs looked at for remote frees before a refill takes a new slab. */
-#define FULL_SCAN 4
+/* Full slabs looked at for remote frees before a refill takes a new slab: a new slab is one per
+ * 64 KiB of blocks, so looking at a few dozen first costs little, and in a producer/consumer
+ * program it finds the blocks the consumers gave back instead of growing the heap. */
+#define FULL_SCAN 64
 
 /* ---- Owner ids ---------------------------------------------------------------------------------- */
 
