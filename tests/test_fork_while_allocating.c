@@ -171,9 +171,22 @@ int main(void)
 
     uint64_t rng = 42;
     int grandchildren = 0;
+    unsigned long ops_at_last_fork = 0;
     for (int i = 0; i < FORKS; i++) {
-        /* Let the workers get going, and be allocating ourselves when we fork. */
+        /* Fork only while the workers really are allocating: wait (deadline 60 s) until they have
+         * done some operations since the last fork. On a loaded machine they may not have been
+         * scheduled at all yet, and a pause alone would not make sure of it. Then a random pause
+         * varies the moment of the fork, and we are allocating ourselves when we fork. */
+        double start = now_seconds(), deadline = test_deadline_seconds();
+        unsigned long ops;
+        while ((ops = atomic_load(&worker_ops)) < ops_at_last_fork + 100) {
+            CHECK(now_seconds() - start < deadline,
+                  "fork %d: waited %.1f s for the %d workers to do 100 operations since the last "
+                  "fork; they did %lu", i, now_seconds() - start, WORKERS, ops - ops_at_last_fork);
+            sleep_ms(1);
+        }
         sleep_ms((long)rng_range(&rng, 1, 30));
+        ops_at_last_fork = atomic_load(&worker_ops);
         void *mine = new_block(&rng, (uint32_t)i);
         fflush(stdout);
         pid_t pid = fork();

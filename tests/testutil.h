@@ -82,6 +82,38 @@ static inline void sleep_ms(long ms)
     }
 }
 
+/* ---- Waiting for something asynchronous ---------------------------------------------------- *
+ *
+ * The rule (docs/testing.md): a test that needs something asynchronous to have happened (the
+ * refill thread started, a purge done, a thread past a point) polls for the condition itself, with
+ * a deadline long enough for a slow, loaded machine, and when it gives up says what it waited for
+ * and the last value it saw. The deadline only ends a failing run: a passing run stops polling as
+ * soon as the condition holds, so how long it took is never a verdict.
+ *
+ * HAKMEM_TEST_DEADLINE_SECONDS overrides the default of 60 s (e.g. longer under valgrind). */
+#define HAK_TEST_DEADLINE_DEFAULT 60.0
+
+static inline double test_deadline_seconds(void)
+{
+    const char *v = getenv("HAKMEM_TEST_DEADLINE_SECONDS");
+    double d = v ? strtod(v, NULL) : 0.0;
+    return d > 0 ? d : HAK_TEST_DEADLINE_DEFAULT;
+}
+
+/* Polls RSS every 20 ms until it is at most `want` bytes or the deadline passes. Returns the last
+ * reading; *waited (if not NULL) gets the seconds spent. The caller CHECKs the result and so
+ * reports the last value. */
+static inline size_t wait_rss_at_most(size_t want, double deadline_s, double *waited)
+{
+    double start = now_seconds();
+    size_t rss;
+    while ((rss = rss_bytes()) > want && now_seconds() - start < deadline_s)
+        sleep_ms(20);
+    if (waited)
+        *waited = now_seconds() - start;
+    return rss;
+}
+
 /* ---- Deterministic pseudo-random numbers (xorshift64*) ------------------------------------- */
 
 static inline uint64_t rng_next(uint64_t *s)
