@@ -127,7 +127,7 @@ int main(void)
         pthread_cond_init(&box[t].cond, NULL);
     }
     api_check_linked();
-    hak_stats_t s0, s1, s2, s3;
+    hak_stats_t s0, s2, s3;
 
     if (env_says_off()) {
         for (int i = 0; i < 200; i++)
@@ -158,47 +158,31 @@ int main(void)
           deadline, getenv("HAKMEM_REFILL_THREAD") ? getenv("HAKMEM_REFILL_THREAD") : "unset");
     OK("the refill thread started by itself while the program allocated");
 
-    /* 2. Paused: the application threads refill themselves. */
+    /* 2. Paused: the application threads do everything themselves. hak_refill_thread_pause(1)
+     * returns once the thread is idle, so not one slab may appear during the paused runs. */
     hak_refill_thread_pause(1);
     hak_stats_get(&s0);
-    double start = now_seconds();
-    int phase = 10, runs = 0;
-    do {
-        hak_stats_get(&s1);
-        run_workload(phase++);
-        runs++;
-        hak_stats_get(&s2);
-    } while (s2.daemon_batches != s1.daemon_batches && now_seconds() - start < deadline);
-    NOTE("paused: %d workload runs; synchronous refills %llu -> %llu, refill-thread batches %llu "
-         "-> %llu (the last run: %llu -> %llu)", runs, (unsigned long long)s0.refills_sync,
-         (unsigned long long)s2.refills_sync, (unsigned long long)s0.daemon_batches,
-         (unsigned long long)s2.daemon_batches, (unsigned long long)s1.daemon_batches,
-         (unsigned long long)s2.daemon_batches);
-    CHECK(s2.daemon_batches == s1.daemon_batches,
-          "paused: waited %.1f s (%d workload runs) for a run without a batch from the paused "
-          "refill thread; the last run still saw %llu batches", now_seconds() - start, runs,
-          (unsigned long long)(s2.daemon_batches - s1.daemon_batches));
-    CHECK(s2.refills_sync > s0.refills_sync,
-          "paused: %lu blocks allocated but no synchronous refill counted", blocks_done);
+    run_workload(10);
+    run_workload(11);
+    hak_stats_get(&s2);
+    NOTE("paused: slabs claimed by threads %llu -> %llu, prepared by the refill thread %llu -> %llu",
+         (unsigned long long)s0.refills_sync, (unsigned long long)s2.refills_sync,
+         (unsigned long long)s0.daemon_batches, (unsigned long long)s2.daemon_batches);
+    CHECK(s2.daemon_batches == s0.daemon_batches,
+          "paused: the refill thread prepared %llu slabs after hak_refill_thread_pause(1) returned",
+          (unsigned long long)(s2.daemon_batches - s0.daemon_batches));
     CHECK(hak_refill_thread_running() == 1, "paused: hak_refill_thread_running() is not 1");
-    OK("paused: %d threads allocated and freed %lu blocks across threads, all intact; %llu "
-       "synchronous refills, a whole run without a batch from the refill thread",
-       NT, blocks_done, (unsigned long long)(s2.refills_sync - s0.refills_sync));
+    OK("paused: %d threads allocated and freed %lu blocks across threads, all intact, with no "
+       "slab from the refill thread", NT, blocks_done);
 
-    /* 3. Resumed: it makes batches again. */
+    /* 3. Resumed: it prepares slabs again once the heap grows. */
     hak_refill_thread_pause(0);
-    start = now_seconds();
-    phase = 40;
-    do {
-        run_workload(phase++);
-        hak_stats_get(&s3);
-    } while (s3.daemon_batches == s2.daemon_batches && now_seconds() - start < deadline);
-    CHECK(s3.daemon_batches > s2.daemon_batches,
-          "resumed: waited %.1f s of allocation by %d threads for the refill thread's batch count "
-          "to rise; it stayed at %llu", now_seconds() - start, NT,
-          (unsigned long long)s3.daemon_batches);
+    CHECK(daemon_grow_until(API(malloc), api_free_fn, deadline, (long long)s2.daemon_batches),
+          "resumed: the refill thread prepared no slab while the heap grew");
+    run_workload(40);
+    hak_stats_get(&s3);
     CHECK(hak_refill_thread_running() == 1, "resumed: hak_refill_thread_running() is not 1");
-    OK("resumed: the refill thread made %llu batches while the workload ran again (blocks intact)",
+    OK("resumed: the refill thread prepared %llu slabs while the heap grew (blocks intact)",
        (unsigned long long)(s3.daemon_batches - s2.daemon_batches));
     return 0;
 }
