@@ -141,7 +141,7 @@ void tls_overflow(unsigned cls) {
         b->calm = 0;
     }
     b->head = heap_give_back(cls, b->head, give);
-    b->room += (int32_t)give;
+    b->room += (int32_t)per;              /* what was given beyond a batch pays for the smaller cap */
     HAK_COUNT(free_overflow);
 }
 

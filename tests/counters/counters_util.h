@@ -68,6 +68,6 @@ static inline long env_long(const char *name, long def)
 /* Library defaults (src/core/options.c) of the settings the expectations depend on. */
 #define DEFAULT_REFILL_COUNT     32   /* HAKMEM_TINY_REFILL_COUNT: blocks per batch up to 128 B  */
 #define DEFAULT_TLS_CAP_BATCHES  2    /* HAKMEM_TLS_CAP_BATCHES: thread list cap, in batches     */
-#define DEFAULT_TRANSFER_BATCHES 16   /* HAKMEM_TRANSFER_BATCHES: batches per central pool       */
+
 
 #endif /* HAK_COUNTERS_UTIL_H */

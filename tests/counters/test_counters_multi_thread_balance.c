@@ -5,8 +5,11 @@
  *   (malloc_tls_hit + malloc_tls_miss + large_alloc) - (free_tls_push + large_free) == blocks live
  *
  * and each side is exact on its own (every small malloc is one hit or one miss, every small free
- * one push, in whichever thread). Also: every miss ends in one ring hit or one synchronous refill;
- * the early returns count exactly; and while threads run and exit, a reader polling
+ * one push or one remote free, in whichever thread); free_remote is exactly the frees of blocks in
+ * slabs the freeing thread did not own (the neighbour's, then the exited threads' orphans); a miss
+ * takes at most one new slab; remote_collected never exceeds free_remote; the early returns count
+ * exactly; without the daemon, claimed - released == slabs owned, and after hak_trim with nothing
+ * live no slab is left and every remotely freed block was collected; and while threads run and exit, a reader polling
  * hak_stats_get() never sees a counter go down (an exiting thread's counts move from the live list
  * to the exited total under one lock, never lost or counted twice).
  *
@@ -127,15 +130,20 @@ static long poll_monotonic(snap_t *last)
     return polls;
 }
 
-static void check_balance(const char *when, const snap_t *a, const snap_t *b, long live_small, long live_large)
+/* live_small/live_large: blocks still held; remote: small frees of blocks whose slab the freeing
+ * thread did not own (known exactly in each phase). */
+static void check_balance(const char *when, const snap_t *a, const snap_t *b, long live_small, long live_large,
+                          long remote)
 {
     int64_t small_in = DELTA(*a, *b, malloc_tls_hit) + DELTA(*a, *b, malloc_tls_miss);
-    int64_t small_out = DELTA(*a, *b, free_tls_push);
+    int64_t small_out = DELTA(*a, *b, free_tls_push) + DELTA(*a, *b, free_remote);
     int64_t large_in = DELTA(*a, *b, large_alloc), large_out = DELTA(*a, *b, large_free);
     CHECK(small_in == atomic_load(&small_mallocs), "%s: hits + misses %lld != small mallocs %ld", when,
           (long long)small_in, atomic_load(&small_mallocs));
-    CHECK(small_out == atomic_load(&small_frees), "%s: pushes %lld != small frees %ld", when,
+    CHECK(small_out == atomic_load(&small_frees), "%s: pushes + remote frees %lld != small frees %ld", when,
           (long long)small_out, atomic_load(&small_frees));
+    CHECK(DELTA(*a, *b, free_remote) == remote, "%s: free_remote %lld, want %ld", when,
+          (long long)DELTA(*a, *b, free_remote), remote);
     CHECK(large_in == atomic_load(&large_mallocs), "%s: large_alloc %lld != %ld", when, (long long)large_in,
           atomic_load(&large_mallocs));
     CHECK(large_out == atomic_load(&large_frees), "%s: large_free %lld != %ld", when, (long long)large_out,
@@ -145,14 +153,21 @@ static void check_balance(const char *when, const snap_t *a, const snap_t *b, lo
           (long long)((small_in + large_in) - (small_out + large_out)), live_small + live_large);
     CHECK(FIELD_DELTA(*a, *b, large_live) == live_large, "%s: always-on large_live %+lld, held %ld", when,
           (long long)FIELD_DELTA(*a, *b, large_live), live_large);
-    CHECK(DELTA(*a, *b, malloc_tls_miss) == DELTA(*a, *b, refill_ring_hit) + DELTA(*a, *b, refill_sync),
-          "%s: misses %lld != ring hits %lld + synchronous refills %lld", when,
-          (long long)DELTA(*a, *b, malloc_tls_miss), (long long)DELTA(*a, *b, refill_ring_hit),
-          (long long)DELTA(*a, *b, refill_sync));
+    /* A miss takes at most one new slab (claimed, from the ring or adopted; a parked one is not
+     * counted), and a refill hands out at least the block the miss returns. */
+    int64_t new_slabs = DELTA(*a, *b, slab_claimed_sync) + DELTA(*a, *b, slab_from_ring) + DELTA(*a, *b, slab_adopted);
+    CHECK(new_slabs <= DELTA(*a, *b, malloc_tls_miss), "%s: %lld new slabs for %lld misses", when,
+          (long long)new_slabs, (long long)DELTA(*a, *b, malloc_tls_miss));
+    int64_t refilled = DELTA(*a, *b, refill_from_slab_free) + DELTA(*a, *b, refill_carved) + DELTA(*a, *b, remote_collected);
+    CHECK(refilled >= DELTA(*a, *b, malloc_tls_miss), "%s: %lld blocks refilled for %lld misses", when,
+          (long long)refilled, (long long)DELTA(*a, *b, malloc_tls_miss));
+    /* Since the process started: no block is collected from a remote list that was not pushed. */
+    CHECK(counter_of(b, "remote_collected") <= counter_of(b, "free_remote"), "%s: remote_collected %llu > free_remote %llu",
+          when, (unsigned long long)counter_of(b, "remote_collected"), (unsigned long long)counter_of(b, "free_remote"));
     CHECK(DELTA(*a, *b, malloc_zero) == atomic_load(&zero_mallocs), "%s: malloc_zero", when);
     CHECK(DELTA(*a, *b, free_null) == atomic_load(&null_frees), "%s: free_null", when);
-    CHECK(FIELD_DELTA(*a, *b, refills_sync) == DELTA(*a, *b, refill_sync), "%s: refills_sync", when);
-    CHECK(FIELD_DELTA(*a, *b, refills_ring) == DELTA(*a, *b, refill_ring_hit), "%s: refills_ring", when);
+    CHECK(FIELD_DELTA(*a, *b, refills_sync) == DELTA(*a, *b, slab_claimed_sync), "%s: refills_sync", when);
+    CHECK(FIELD_DELTA(*a, *b, refills_ring) == DELTA(*a, *b, slab_from_ring), "%s: refills_ring", when);
     EXPECT_EQ(*a, *b, invalid_pointer, 0);
     if (env_long("HAKMEM_REFILL_THREAD", 1) == 0) {
         /* Without the daemon nothing changes them behind our back: the always-on figures that
@@ -161,6 +176,9 @@ static void check_balance(const char *when, const snap_t *a, const snap_t *b, lo
         CHECK(FIELD_DELTA(*a, *b, superslabs_unmapped_total) == DELTA(*a, *b, superslab_retired), "%s: retired", when);
         CHECK(FIELD_DELTA(*a, *b, purges) == DELTA(*a, *b, slab_runs_purged), "%s: purges %lld != slab_runs_purged %lld",
               when, (long long)FIELD_DELTA(*a, *b, purges), (long long)DELTA(*a, *b, slab_runs_purged));
+        /* Every claim is a thread's own (the daemon claims none). */
+        EXPECT_EQ(*a, *b, slab_claimed, DELTA(*a, *b, slab_claimed_sync));
+        EXPECT_EQ(*a, *b, slab_from_ring, 0);
         /* Since the start of the process: the slabs classes own now are those claimed minus those
          * released (a medium class's whole SuperSlab is one slab). */
         uint64_t owned = 0;
@@ -170,7 +188,6 @@ static void check_balance(const char *when, const snap_t *a, const snap_t *b, lo
               (unsigned long long)counter_of(b, "slab_claimed"), (unsigned long long)counter_of(b, "slab_released"));
         EXPECT_EQ(*a, *b, daemon_wakeups, 0);
         EXPECT_EQ(*a, *b, daemon_batches, 0);
-        EXPECT_EQ(*a, *b, free_batch_to_daemon, 0);
     }
 }
 
@@ -206,15 +223,21 @@ int main(int argc, char **argv)
                 if (size_of(t, i) > 262144) held_large++;
                 else held_small++;
             }
-    check_balance("threads joined, blocks held", &s0, &s1, held_small, held_large);
+    /* Each worker freed its own odd blocks (local: it owned their slabs, being alive) and its
+     * neighbour's even ones but the held (remote: another thread's slab, or an orphan). */
+    long remote1 = 0;
+    for (int t = 0; t < nthreads; t++)
+        for (long i = 0; i < per_thread; i += 2)
+            if (!held(i) && size_of(t, i) <= 262144) remote1++;
+    check_balance("threads joined, blocks held", &s0, &s1, held_small, held_large, remote1);
     OK("%d threads x %ld blocks (cross-thread frees), joined: allocations - frees = %ld blocks still "
        "held (%ld large); hits+misses, pushes, large, malloc(0), free(NULL) all exact",
        nthreads, per_thread, held_small + held_large, held_large);
     OK("%ld polls of hak_stats_get() while they ran: no counter ever went down", polls);
-    NOTE("misses %lld = ring hits %lld + synchronous refills %lld; batches detached %lld (to daemon %lld)",
-         (long long)DELTA(s0, s1, malloc_tls_miss), (long long)DELTA(s0, s1, refill_ring_hit),
-         (long long)DELTA(s0, s1, refill_sync), (long long)DELTA(s0, s1, free_overflow),
-         (long long)DELTA(s0, s1, free_batch_to_daemon));
+    NOTE("misses %lld; new slabs: claimed %lld, from the ring %lld, adopted %lld; overflows %lld",
+         (long long)DELTA(s0, s1, malloc_tls_miss), (long long)DELTA(s0, s1, slab_claimed_sync),
+         (long long)DELTA(s0, s1, slab_from_ring), (long long)DELTA(s0, s1, slab_adopted),
+         (long long)DELTA(s0, s1, free_overflow));
 
     /* ---- The main thread frees what the threads kept ------------------------------------------- */
     for (int t = 0; t < nthreads; t++)
@@ -224,7 +247,8 @@ int main(int argc, char **argv)
                 count_free(size_of(t, i));
             }
     snap(&s1);
-    check_balance("held blocks freed by main", &s0, &s1, 0, 0);
+    /* Their owners exited: the slabs are orphans, every free of main is remote. */
+    check_balance("held blocks freed by main", &s0, &s1, 0, 0, remote1 + held_small);
     OK("main freed the %ld held blocks: allocations - frees = 0", held_small + held_large);
 
     /* ---- Thread churn: many short threads exit while the counters are read --------------------- */
@@ -234,7 +258,22 @@ int main(int argc, char **argv)
     long churn_polls = poll_monotonic(&last);
     pthread_join(spawner, NULL);
     snap(&s1);
-    check_balance("after thread churn", &s0, &s1, 0, 0);
+    /* Churn threads free only their own blocks, in slabs they own (claimed or adopted). */
+    check_balance("after thread churn", &s0, &s1, 0, 0, remote1 + held_small);
+    OK("free_remote: %ld cross-thread frees + %ld frees of orphans' blocks, exact", remote1, held_small);
+
+    /* ---- Everything freed, every thread but main gone: hak_trim gives every slab back ---------- */
+    hak_trim();
+    snap(&s1);
+    if (env_long("HAKMEM_REFILL_THREAD", 1) == 0) {
+        uint64_t owned = 0;
+        for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) owned += s1.s.class_slabs[c];
+        CHECK(owned == 0, "after hak_trim with nothing live, classes own %llu slabs", (unsigned long long)owned);
+        CHECK(counter_of(&s1, "remote_collected") == counter_of(&s1, "free_remote"),
+              "after hak_trim: remote_collected %llu != free_remote %llu (blocks left on remote lists)",
+              (unsigned long long)counter_of(&s1, "remote_collected"), (unsigned long long)counter_of(&s1, "free_remote"));
+        OK("hak_trim with nothing live: no slab left, every remotely freed block collected");
+    }
     OK("%d short threads exited while main polled %ld times: no counter went down; balance still 0",
        CHURN_WAVES * 8, churn_polls);
 

@@ -5,7 +5,8 @@
  *   - a thread past hakmem's exit destructor (its counters already folded into the exited total)
  *     that still frees, from a pthread key destructor that runs after hakmem's: with
  *     LD_PRELOAD, libc's and libstdc++'s own thread teardown does this.
- * In both, allocations - frees must still equal the live blocks once the threads are joined. */
+ * In both, allocations - frees must still equal the live blocks once the threads are joined; the
+ * late free is a remote one (free_remote: the slab became an orphan when the thread exited). */
 #include <pthread.h>
 #include <stdio.h>
 
@@ -62,9 +63,11 @@ int main(void)
     pthread_join(t, NULL);
     snap(&s2);
     int64_t in = DELTA(s1, s2, malloc_tls_hit) + DELTA(s1, s2, malloc_tls_miss);
-    int64_t out = DELTA(s1, s2, free_tls_push);
+    int64_t out = DELTA(s1, s2, free_tls_push) + DELTA(s1, s2, free_remote);
     CHECK(in == 1 && out == 1, "block freed by a destructor after hakmem's: %lld mallocs, %lld frees counted "
           "(want 1 and 1)", (long long)in, (long long)out);
+    /* By then the thread owns no slab (its slab became an orphan at exit): the free is remote. */
+    EXPECT_EQ(s1, s2, free_remote, 1);
     OK("a block freed by a pthread key destructor after hakmem's own: the free is counted");
     printf("all counter checks passed\n");
     return 0;
