@@ -17,8 +17,8 @@ typedef struct tls_bin {
      * Counting down to below zero makes the free check one decrement and a sign test. It is 0
      * until the thread registers, so a new thread's first free goes the slow way. */
     int32_t  room;
-    /* Cold fields (slow paths only): the list's cap, which adapts (tls_cache.c), and whether the
-     * list ran empty since it last overflowed. */
+    /* Cold fields (slow paths only): the list's cap, which adapts (tls_cache.c), how many times
+     * the list ran empty since it last overflowed, and overflows in a row without a refill. */
     uint16_t cap_batches;
     uint8_t  underflowed;
     uint8_t  calm;

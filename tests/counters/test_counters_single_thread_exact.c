@@ -38,6 +38,7 @@
 #define CAP_BATCHES_MAX 64            /* tls_cache.c */
 #define CAP_BYTES_MAX  (256u << 10)
 #define CALM_OVERFLOWS 4
+#define GROW_AFTER_REFILLS 2   /* tls_cache.c */
 
 static int daemon_mode;
 static long batch, cap_batches0;
@@ -113,7 +114,8 @@ static void *model_malloc(model_class_t *c, expect_t *e, size_t size)
     e->refilled += n;
     c->len = n - 1;
     c->room = cap_of(c) - (n - 1);
-    c->underflowed = 1;
+    c->underflowed++;
+    c->calm = 0;
     return p;
 }
 
@@ -124,7 +126,7 @@ static void model_free(model_class_t *c, expect_t *e, void *p)
     e->push++;
     c->len++;
     if (--c->room >= 0) return;
-    if (c->underflowed && 2 * c->cap_batches <= cap_max(c)) {
+    if (c->underflowed >= GROW_AFTER_REFILLS && 2 * c->cap_batches <= cap_max(c)) {
         c->room += cap_of(c);
         c->cap_batches *= 2;
         c->underflowed = 0;
