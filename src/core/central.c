@@ -1,10 +1,12 @@
 /* What the threads of a size class share: orphan slabs and the ring of fresh slabs.
  *
- * Orphans: slabs whose owner exited while some of their blocks were still live elsewhere. They sit
- * on the class's orphan list under `lock`; whoever holds the lock owns them (collects their remote
- * lists, takes blocks for threads that own no slabs, releases the ones that became empty). A thread
- * that needs a new slab adopts an orphan first, so memory left by exited threads is reused before
- * any is claimed.
+ * Orphans: slabs whose owner exited. They sit on the class's orphan list under `lock`; whoever
+ * holds the lock owns them (collects their remote lists, takes blocks for threads that own no
+ * slabs). A thread that needs a new slab adopts an orphan first, an empty one included, so memory
+ * left by exited threads is reused before any is claimed: with thread churn (a new thread every
+ * few thousand operations) the exiting thread's slabs pass to its successor one adoption (one
+ * uncontended lock) at a time instead of a release and a claim each. The daemon's purge tick (and
+ * hak_trim) releases orphans whose blocks have all come back.
  *
  * The ring: fresh slabs the refill daemon claimed and pre-faulted ahead of demand, so that a thread
  * taking a new slab neither claims it (RCU walk, maybe mmap) nor faults its pages itself (11-16 us
@@ -18,7 +20,7 @@
 #include "core/counters.h"
 #include "lockfree/slab_ring.h"
 
-enum { LIST_ORPHAN = 3 };
+enum { LIST_ORPHAN = 4 };   /* thread_heap.c uses 0..3 */
 #define ADOPT_SCAN 8        /* orphans looked at per adoption (the list rotates) */
 
 typedef struct central {
@@ -46,6 +48,14 @@ void central_orphan(slab_meta_t *s) {
     s->list = LIST_ORPHAN;
     slab_list_add(&c->orphans, s);
     atomic_fetch_add_explicit(&c->norphans, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) {
+    central_t *c = &central[cls];
+    pthread_mutex_lock(&c->lock);
+    slab_list_splice(&c->orphans, &list);
+    atomic_fetch_add_explicit(&c->norphans, n, memory_order_relaxed);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -81,7 +91,12 @@ slab_meta_t *central_adopt(unsigned cls) {
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < ADOPT_SCAN && c->orphans && !found; i++) {
         slab_meta_t *s = c->orphans;
-        if (orphan_settle(c, s, &empty)) continue;
+        slab_collect_remote(s);
+        if (s->nfree == s->carved) {       /* every block free: as good as a fresh slab */
+            s->free = NULL;
+            s->nfree = 0;
+            s->carved = 0;
+        }
         if (s->free || s->carved < s->capacity) {
             orphan_remove(c, s);
             found = s;

@@ -232,6 +232,22 @@ HAK_INLINE void slab_list_remove(slab_meta_t **head, slab_meta_t *s) {
     s->next = s->prev = NULL;
 }
 
+/* Move every slab of the circular list *from into *to (both circular; O(1)). */
+HAK_INLINE void slab_list_splice(slab_meta_t **to, slab_meta_t **from) {
+    slab_meta_t *a = *to, *b = *from;
+    *from = NULL;
+    if (!b) return;
+    if (!a) {
+        *to = b;
+        return;
+    }
+    slab_meta_t *a_last = a->prev, *b_last = b->prev;
+    a_last->next = b;
+    b->prev = a_last;
+    b_last->next = a;
+    a->prev = b_last;
+}
+
 /* ---- Slab blocks, for whoever owns the slab (slab_blocks.c) ------------------------------------- */
 /* Up to n blocks as a NULL-terminated chain in *out: from the free list, else from the remote
  * list (collected), else carved. 0: nothing left in this slab. */
@@ -263,6 +279,9 @@ void heap_atfork_child(void) HAK_INTERNAL;
 slab_meta_t *central_adopt(unsigned cls) HAK_INTERNAL;
 /* A slab nobody owns any more (its owner exited): blocks still live elsewhere. */
 void  central_orphan(slab_meta_t *s) HAK_INTERNAL;
+/* An exiting thread's n slabs of class cls (a circular list, tags already "no owner"), in one
+ * splice under the lock. */
+void  central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) HAK_INTERNAL;
 /* One block for a thread that owns no slabs (exiting): from an orphan slab, under the lock. */
 void *central_alloc_one(unsigned cls) HAK_INTERNAL;
 /* A fresh slab of class cls, claimed ahead by the daemon (popped from its ring), or NULL. */

@@ -189,19 +189,33 @@ bool heap_thread_start(void) {
     return true;
 }
 
-/* Every slab goes: released if unused, else an orphan for another thread to adopt. */
-static void give_up_list(slab_meta_t **list) {
-    slab_meta_t *s;
-    while ((s = *list)) {
-        slab_list_remove(list, s);
-        s->list = LIST_NONE;
-        if (slab_is_unused(s)) {
-            slab_collect_remote(s);
-            slab_release(s);
-        } else {
-            central_orphan(s);
+/* Every slab of the class becomes an orphan, in one splice: the next thread that needs a slab of
+ * the class adopts them (central.c). Without the daemon, whose purge tick would release the empty
+ * ones later, empty slabs beyond ORPHAN_EMPTY_KEEP per exit are released now, so a program whose
+ * threads exit gives their memory back. */
+#define ORPHAN_EMPTY_KEEP 16
+
+static void give_up_class(unsigned cls) {
+    heap_class_t *h = &heap[cls];
+    slab_meta_t **lists[3] = { &h->avail, &h->full, &h->empty };
+    slab_meta_t *orphans = NULL, *s;
+    uint32_t n = 0, empty_kept = 0;
+    bool release_empty = !daemon_enabled();
+    for (int l = 0; l < 3; l++) {
+        while ((s = *lists[l])) {
+            slab_list_remove(lists[l], s);
+            s->list = LIST_NONE;
+            if (slab_is_unused(s) && release_empty && empty_kept++ >= ORPHAN_EMPTY_KEEP) {
+                slab_collect_remote(s);
+                slab_release(s);
+                continue;
+            }
+            slab_set_tag(s, slab_tag_make(HAK_TAG_NO_OWNER, cls));
+            slab_list_add(&orphans, s);
+            n++;
         }
     }
+    if (orphans) central_orphan_list(cls, orphans, n);
 }
 
 void heap_thread_exit(void) {
@@ -209,11 +223,7 @@ void heap_thread_exit(void) {
     if (!bits) return;
     /* No free of ours is local from here on: the slabs change hands below. */
     hak_tls.owner_bits = 0;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        give_up_list(&heap[c].avail);
-        give_up_list(&heap[c].full);
-        give_up_list(&heap[c].empty);
-    }
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) give_up_class(c);
     parked_bytes = 0;
     id_give_back(bits >> 8);
 }
