@@ -23,9 +23,10 @@
 
 enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
 
-/* Start only once a process keeps claiming slabs (1 MiB of them) or freeing large blocks: a
+/* Start only once a process keeps claiming slabs (4 growth claims, 256 KiB) or freeing large
+ * blocks: a
  * short-lived command (ls, sort) or a program with a steady heap never pays for a thread. */
-#define DAEMON_START_AFTER 16
+#define DAEMON_START_AFTER 4
 
 static _Atomic int daemon_state;
 static _Atomic uint32_t sync_refills;      /* until the daemon starts */
