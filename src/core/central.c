@@ -134,7 +134,8 @@ slab_meta_t *central_fresh_slab(unsigned cls) {
     if (!atomic_load_explicit(&c->taken, memory_order_relaxed))
         atomic_store_explicit(&c->taken, 1, memory_order_relaxed);
     HAK_COUNT(slab_from_ring);
-    if (slab_ring_count(cls) * 2 <= atomic_load_explicit(&c->depth, memory_order_relaxed)) daemon_wake();
+    /* The daemon polls engaged rings (daemon.c); only an empty ring is worth a system call. */
+    if (!slab_ring_count(cls)) daemon_wake();
     return s;
 }
 
@@ -158,6 +159,12 @@ void central_note_sync_claim(unsigned cls, bool growth) {
     if (want > hak_class_ring_high[cls]) want = hak_class_ring_high[cls];
     if (want != d) atomic_store_explicit(&c->depth, want, memory_order_relaxed);
     daemon_wake();
+}
+
+bool central_any_engaged(void) {
+    for (unsigned cls = 0; cls < HAK_FIRST_MEDIUM; cls++)
+        if (atomic_load_explicit(&central[cls].depth, memory_order_relaxed)) return true;
+    return false;
 }
 
 bool central_wants_fill(unsigned cls) {

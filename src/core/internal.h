@@ -256,8 +256,17 @@ uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) HAK_INTERNAL;
 void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
 /* Every carved block is free (local or remote)? Then the slab can be released. */
 bool slab_is_unused(slab_meta_t *s) HAK_INTERNAL;
-/* Any thread: a block of someone else's slab comes back (lock-free push). */
-void slab_push_remote(slab_meta_t *s, void *p) HAK_INTERNAL;
+/* Any thread: a block of someone else's slab comes back (lock-free push). owner_bits: the
+ * slab's owner as its tag named it, to tell that owner (hak_remote_epoch). */
+void slab_push_remote(slab_meta_t *s, void *p, uint32_t owner_bits) HAK_INTERNAL;
+/* Per owner id (modulo the table size): bumped each time a slab of that owner gets its first
+ * remote block since its owner last collected, so the owner looks through its full slabs only
+ * when one of them may have blocks again. Ids that share an entry only cost extra looks. */
+#define HAK_REMOTE_EPOCHS 65536
+extern _Atomic uint32_t hak_remote_epoch[HAK_REMOTE_EPOCHS] HAK_INTERNAL;
+HAK_INLINE _Atomic uint32_t *remote_epoch_of(uint32_t owner_bits) {
+    return &hak_remote_epoch[(owner_bits >> 8) & (HAK_REMOTE_EPOCHS - 1)];
+}
 
 /* ---- Thread heaps (thread_heap.c): the slabs each thread owns ----------------------------------- */
 /* A NULL-terminated chain of up to hak_class_batch[cls] blocks from slabs the calling thread owns,
@@ -292,6 +301,7 @@ void  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
 /* Daemon side: top the class's ring up with fresh, pre-faulted slabs. Returns the slabs added. */
 uint32_t central_daemon_fill(unsigned cls) HAK_INTERNAL;
 bool  central_wants_fill(unsigned cls) HAK_INTERNAL;
+bool  central_any_engaged(void) HAK_INTERNAL;   /* some class has a ring depth: the daemon polls */
 /* Collect orphans' remote lists and release the empty ones; give back the ring slabs of classes
  * nobody took one from since the previous call (all, with idle_only false). */
 void  central_drain(bool idle_only) HAK_INTERNAL;

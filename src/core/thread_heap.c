@@ -23,6 +23,7 @@ enum { LIST_NONE, LIST_AVAIL, LIST_FULL, LIST_EMPTY };
 typedef struct heap_class {
     slab_meta_t *avail, *full;
     slab_meta_t *empty;        /* parked: every block free, kept for the next new slab */
+    uint32_t seen_epoch;       /* remote epoch the full list was last looked through for */
 } heap_class_t;
 
 static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("initial-exec")));
@@ -98,9 +99,15 @@ static slab_meta_t *new_slab(unsigned cls) {
     return s;
 }
 
-/* A full slab that other threads have given blocks back to, moved to avail; or NULL. The full
- * list rotates, so every full slab is looked at in turn. */
+/* A full slab that other threads have given blocks back to, moved to avail; or NULL. Looked for
+ * only when a remote free reached one of our slabs since we last looked everywhere (each look is
+ * a cache miss per slab: 64 of them cost a growing heap's malloc 5-20 us). The full list rotates,
+ * so every full slab is looked at in turn; the epoch counts as seen only once a look found a slab
+ * or covered the whole list. */
 static slab_meta_t *full_with_remote(heap_class_t *h) {
+    uint32_t epoch = atomic_load_explicit(remote_epoch_of(hak_tls.owner_bits), memory_order_relaxed);
+    if (epoch == h->seen_epoch || !h->full) return NULL;
+    slab_meta_t *first = h->full;
     for (int i = 0; i < FULL_SCAN && h->full; i++) {
         slab_meta_t *s = h->full;
         if (atomic_load_explicit(&s->remote, memory_order_relaxed)) {
@@ -111,7 +118,9 @@ static slab_meta_t *full_with_remote(heap_class_t *h) {
             return s;
         }
         h->full = s->next;
+        if (h->full == first) break;   /* went all the way round */
     }
+    if (h->full == first) h->seen_epoch = epoch;
     return NULL;
 }
 

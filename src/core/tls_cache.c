@@ -152,8 +152,7 @@ void tls_overflow(unsigned cls) {
 }
 
 void tls_free_remote(void *p, uint32_t tag) {
-    (void)tag;
-    slab_push_remote(slab_of(p), p);
+    slab_push_remote(slab_of(p), p, tag & ~HAK_TAG_CLASS_MASK);
     HAK_COUNTS_SETTLE();
 }
 
