@@ -91,7 +91,7 @@ static bool orphan_settle(central_t *c, slab_meta_t *s, slab_meta_t **empty) {
 slab_meta_t *central_adopt(unsigned cls) {
     central_t *c = &central[cls];
     if (!atomic_load_explicit(&c->norphans, memory_order_relaxed)) return NULL;
-    slab_meta_t *found = NULL, *empty = NULL;
+    slab_meta_t *found = NULL;
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < ADOPT_SCAN && c->orphans && !found; i++) {
         slab_meta_t *s = c->orphans;
@@ -109,7 +109,6 @@ slab_meta_t *central_adopt(unsigned cls) {
         }
     }
     pthread_mutex_unlock(&c->lock);
-    release_chain(empty);
     if (found) HAK_COUNT(slab_adopted);
     return found;
 }

@@ -24,6 +24,7 @@ typedef struct heap_class {
     slab_meta_t *avail, *full;
     slab_meta_t *empty;        /* parked: every block free, kept for the next new slab */
     uint32_t seen_epoch;       /* remote epoch the full list was last looked through for */
+    uint32_t unlooked;         /* new slabs taken since the full list was last looked at */
 } heap_class_t;
 
 static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("initial-exec")));
@@ -39,6 +40,7 @@ static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
  * 64 KiB of blocks, so looking at a few dozen first costs little, and in a producer/consumer
  * program it finds the blocks the consumers gave back instead of growing the heap. */
 #define FULL_SCAN 64
+#define LOOK_ANYWAY 64
 
 /* ---- Owner ids ---------------------------------------------------------------------------------- */
 
@@ -106,7 +108,11 @@ static slab_meta_t *new_slab(unsigned cls) {
  * or covered the whole list. */
 static slab_meta_t *full_with_remote(heap_class_t *h) {
     uint32_t epoch = atomic_load_explicit(remote_epoch_of(hak_tls.owner_bits), memory_order_relaxed);
-    if (epoch == h->seen_epoch || !h->full) return NULL;
+    if (!h->full) return NULL;
+    /* A free that read a slab's tag just before the slab changed hands bumped the previous
+     * owner's epoch: look anyway every LOOK_ANYWAY new slabs, so no block waits for ever. */
+    if (epoch == h->seen_epoch && ++h->unlooked < LOOK_ANYWAY) return NULL;
+    h->unlooked = 0;
     slab_meta_t *first = h->full;
     for (int i = 0; i < FULL_SCAN && h->full; i++) {
         slab_meta_t *s = h->full;
