@@ -5,7 +5,7 @@
  * 8..1024 B, some up to 32 KiB, a few up to 1 MiB; see rng_size); a full slot is checked against
  * its canary and then freed or resized with realloc (grow, shrink, or within its class). Every so
  * often a worker flushes its thread cache, and worker 0 calls hak_trim, so that blocks move
- * through every layer (thread list, return stack, ring, transfer cache, slab, purge) while other
+ * through every layer (thread list, own slabs, remote lists, orphans, rings, purge) while other
  * threads allocate. At the end every block is checked and freed.
  *
  * Registered twice: with the refill thread on (default) and off (HAKMEM_REFILL_THREAD=0). */

@@ -363,7 +363,7 @@ extern _Atomic uint64_t hak_daemon_wakeups HAK_INTERNAL, hak_daemon_batches HAK_
 #endif
 
 /* ---- Chains of blocks ----------------------------------------------------------------------- */
-/* Word i of a free block: 0 links a chain, 1 links batches on a return stack. */
+/* Word i of a free block: 0 links a chain (free list, TLS list, remote list). */
 HAK_INLINE void *block_word(void *b, unsigned i) {
     void **w = (void **)b + i;
     HAK_UNPOISON(w, sizeof *w);

@@ -13,7 +13,7 @@ symbols="hak_tls_counters counters_sum counters_thread_register counters_thread_
 for lib in "$@"; do
     syms=$(nm "$lib" 2>/dev/null) || { echo "FAIL nm $lib"; exit 1; }
     # Hidden symbols are in the static symbol table; a stripped library would prove nothing.
-    echo "$syms" | grep -q ' [Tt] central_refill$' ||
+    echo "$syms" | grep -q ' [Tt] heap_refill$' ||
         { echo "skip $lib has no symbol table (stripped?)"; exit 77; }
     found=""
     for s in $symbols; do
