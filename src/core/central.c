@@ -20,7 +20,6 @@
 #include "core/counters.h"
 #include "lockfree/slab_ring.h"
 
-enum { LIST_ORPHAN = 4 };   /* thread_heap.c uses 0..3 */
 #define ADOPT_SCAN 8        /* orphans looked at per adoption (the list rotates) */
 /* Rings serve classes up to 1 KiB. Above, a slab holds few blocks, threads churn through slabs
  * much faster than they fill them, and pre-faulted ring slabs only raised RSS (Larson 1-32 KiB,
@@ -45,16 +44,6 @@ static bool class_uses_ring(unsigned cls) { return hak_class_size[cls] <= RING_C
 
 /* ---- Orphans ------------------------------------------------------------------------------------ */
 
-void central_orphan(slab_meta_t *s) {
-    central_t *c = &central[s->cls];
-    slab_set_tag(s, slab_tag_make(HAK_TAG_NO_OWNER, s->cls));
-    pthread_mutex_lock(&c->lock);
-    s->list = LIST_ORPHAN;
-    slab_list_add(&c->orphans, s);
-    atomic_fetch_add_explicit(&c->norphans, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&c->lock);
-}
-
 void central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) {
     central_t *c = &central[cls];
     pthread_mutex_lock(&c->lock);
@@ -63,9 +52,15 @@ void central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) {
     pthread_mutex_unlock(&c->lock);
 }
 
+void central_orphan(slab_meta_t *s) {
+    slab_meta_t *list = NULL;
+    slab_set_tag(s, slab_tag_make(HAK_TAG_NO_OWNER, s->cls));
+    slab_list_add(&list, s);
+    central_orphan_list(s->cls, list, 1);
+}
+
 static void orphan_remove(central_t *c, slab_meta_t *s) {
     slab_list_remove(&c->orphans, s);
-    s->list = 0;
     atomic_fetch_sub_explicit(&c->norphans, 1, memory_order_relaxed);
 }
 
