@@ -4,18 +4,21 @@
 #                  integration, stress)
 #   counters       build-counters/ (or $HAKMEM_COUNTERS_BUILD_DIR): the debug-counter build,
 #                  ctest -L 'counters|unit'
+#   debug          build-debug/ (or $HAKMEM_DEBUG_BUILD_DIR): CMAKE_BUILD_TYPE=Debug, the invariant
+#                  checks (HAK_ASSERT) on, ctest -L 'quick|stress'
 #   tsan, asan, fuzz   scripts/sanitizers.sh, one stage each (build-tsan/, build-asan/)
 # A suite that fails (build or tests) does not stop the others. The last line of output is the
 # summary, alone on its line:
 #   test.sh: N passed, M failed
 # and the exit status is 0 only if every suite passed.
-# HAKMEM_SKIP_SANITIZERS=1 runs only release and counters. Every build directory is inside the
+# HAKMEM_SKIP_SANITIZERS=1 runs only release, counters and debug. Every build directory is inside the
 # tree unless overridden. Per-suite output goes to the terminal as it runs; the sanitizer logs are
 # in build-sanitizers-logs/.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HAKMEM_BUILD_DIR:-$root/build}
 counters=${HAKMEM_COUNTERS_BUILD_DIR:-$root/build-counters}
+debug=${HAKMEM_DEBUG_BUILD_DIR:-$root/build-debug}
 # Bounds that only stop a hung suite (a passing run takes far less; see docs/testing.md).
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
 
@@ -55,9 +58,19 @@ counters_suite() {
         ctest --test-dir "$counters" -L 'counters|unit' --output-on-failure -j2 --timeout 300 --no-tests=error
 }
 
+# The Debug build: every HAK_ASSERT is checked while the quick and stress tests run.
+debug_suite() {
+    { cmake -S "$root" -B "$debug" -DCMAKE_BUILD_TYPE=Debug -DHAKMEM_BUILD_TESTS=ON \
+            -DHAKMEM_BUILD_BENCH=OFF >/dev/null &&
+      cmake --build "$debug" -j"$(nproc)" >/dev/null; } || { echo "debug: build failed"; return 1; }
+    timeout --foreground -k 30 "$SUITE_TIMEOUT" \
+        ctest --test-dir "$debug" -L 'quick|stress' --output-on-failure -j2 --timeout 300 --no-tests=error
+}
+
 if "$root/scripts/setup.sh"; then
     suite release release
     suite counters counters_suite
+    suite debug debug_suite
     if [ "${HAKMEM_SKIP_SANITIZERS:-0}" != 1 ]; then
         for stage in tsan asan fuzz; do
             suite "$stage" "$root/scripts/sanitizers.sh" "$stage"

@@ -17,8 +17,13 @@
  *
  * No application thread holds `lock` across a system call: slabs to release are released after
  * the unlock, and a claim is made outside it. */
+#include <pthread.h>
+#include "core/central.h"
+#include "core/background.h"
+#include "core/options.h"
 #include "core/counters.h"
-#include "lockfree/slab_ring.h"
+#include "platform/os.h"
+#include "lockfree/ptr_ring.h"
 
 #define ADOPT_SCAN 8        /* orphans looked at per adoption (the list rotates) */
 /* Rings serve classes up to 1 KiB. Above, a slab holds few blocks, threads churn through slabs
@@ -26,6 +31,7 @@
  * 1 thread: 31 MiB daemon off, 67 MiB with rings for every class up to 32 KiB, for 8% less
  * throughput). */
 #define RING_CLASS_MAX 1024u
+#define RING_BYTES 262144u  /* fresh slabs a class's ring may hold, in bytes */
 
 typedef struct central {
     pthread_mutex_t lock;
@@ -39,12 +45,19 @@ typedef struct central {
 } __attribute__((aligned(64))) central_t;
 
 static central_t central[HAK_NUM_CLASSES];
+/* The rings: the daemon is the only producer (it fills under its work lock), any thread consumes.
+ * Slot storage is mapped at start-up. */
+static ptr_ring_t rings[HAK_NUM_CLASSES];
+static uint32_t ring_high;           /* most slabs kept per ring; set at start-up */
+
+HAK_INLINE unsigned ring_count(unsigned cls) { return ptr_ring_count(&rings[cls]); }
 
 static bool class_uses_ring(unsigned cls) { return hak_class_size[cls] <= RING_CLASS_MAX; }
 
 /* ---- Orphans ------------------------------------------------------------------------------------ */
 
 void central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) {
+    HAK_ASSERT(list != NULL && n >= 1);
     central_t *c = &central[cls];
     pthread_mutex_lock(&c->lock);
     slab_list_splice(&c->orphans, &list);
@@ -126,15 +139,15 @@ void *central_alloc_one(unsigned cls) {
 
 slab_meta_t *central_fresh_slab(unsigned cls) {
     central_t *c = &central[cls];
-    if (!class_uses_ring(cls) || !slab_ring_count(cls)) return NULL;
-    slab_meta_t *s = slab_ring_pop(cls);
+    if (!class_uses_ring(cls) || !ring_count(cls)) return NULL;
+    slab_meta_t *s = ptr_ring_pop(&rings[cls]);
     if (!s) return NULL;
     atomic_fetch_add_explicit(&c->refills_ring, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&c->taken, memory_order_relaxed))
         atomic_store_explicit(&c->taken, 1, memory_order_relaxed);
     HAK_COUNT(slab_from_ring);
     /* The daemon polls engaged rings (daemon.c); only an empty ring is worth a system call. */
-    if (!slab_ring_count(cls)) daemon_wake();
+    if (!ring_count(cls)) background_wake();
     return s;
 }
 
@@ -149,26 +162,26 @@ void central_note_sync_claim(unsigned cls, bool growth) {
     atomic_fetch_add_explicit(&c->refills_sync, 1, memory_order_relaxed);
     HAK_COUNT(slab_claimed_sync);
     if (!growth || !class_uses_ring(cls)) return;
-    if (!daemon_enabled()) {
-        daemon_maybe_start();
+    if (!background_running()) {
+        background_note_growth();
         return;
     }
     uint32_t d = atomic_load_explicit(&c->depth, memory_order_relaxed);
     uint32_t want = d ? d * 2 : 2;
-    if (want > hak_class_ring_high[cls]) want = hak_class_ring_high[cls];
+    if (want > ring_high) want = ring_high;
     if (want != d) atomic_store_explicit(&c->depth, want, memory_order_relaxed);
-    daemon_wake();
+    background_wake();
 }
 
 bool central_any_engaged(void) {
-    for (unsigned cls = 0; cls < HAK_FIRST_MEDIUM; cls++)
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
         if (atomic_load_explicit(&central[cls].depth, memory_order_relaxed)) return true;
     return false;
 }
 
 bool central_wants_fill(unsigned cls) {
     return class_uses_ring(cls)
-        && slab_ring_count(cls) < atomic_load_explicit(&central[cls].depth, memory_order_relaxed);
+        && ring_count(cls) < atomic_load_explicit(&central[cls].depth, memory_order_relaxed);
 }
 
 uint32_t central_daemon_fill(unsigned cls) {
@@ -177,7 +190,7 @@ uint32_t central_daemon_fill(unsigned cls) {
         slab_meta_t *s = slab_claim(cls);
         if (!s) break;
         os_prefault(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);
-        if (!slab_ring_push(cls, s)) {   /* cannot happen: depth < ring size; be safe */
+        if (!ptr_ring_push(&rings[cls], s)) {   /* cannot happen: depth < ring size; be safe */
             slab_release(s);
             break;
         }
@@ -206,7 +219,7 @@ static void drain_ring(unsigned cls, bool all) {
     uint32_t depth = all ? 0 : atomic_load_explicit(&c->depth, memory_order_relaxed) / 2;
     atomic_store_explicit(&c->depth, depth, memory_order_relaxed);
     slab_meta_t *s;
-    while (slab_ring_count(cls) > depth && (s = slab_ring_pop(cls))) slab_release(s);
+    while (ring_count(cls) > depth && (s = ptr_ring_pop(&rings[cls]))) slab_release(s);
 }
 
 void central_drain(bool idle_only) {
@@ -215,7 +228,7 @@ void central_drain(bool idle_only) {
         if (atomic_load_explicit(&c->norphans, memory_order_relaxed)) drain_orphans(c);
         if (!class_uses_ring(cls)) continue;
         if (idle_only && atomic_exchange_explicit(&c->taken, 0, memory_order_relaxed)) continue;
-        if (slab_ring_count(cls) || atomic_load_explicit(&c->depth, memory_order_relaxed)) drain_ring(cls, !idle_only);
+        if (ring_count(cls) || atomic_load_explicit(&c->depth, memory_order_relaxed)) drain_ring(cls, !idle_only);
     }
 }
 
@@ -230,9 +243,23 @@ void central_stats(hak_stats_t *out) {
     }
 }
 
-void central_init(void) {
+static void init_locks(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_init(&central[cls].lock, NULL);
 }
+
+bool central_init(void) {
+    init_locks();
+    uint32_t by_bytes = RING_BYTES / HAK_SLAB_SIZE;
+    ring_high = (uint32_t)hak_opt->ring_high < by_bytes ? (uint32_t)hak_opt->ring_high : by_bytes;
+    unsigned slots = (unsigned)hak_opt->ring_size;   /* a power of two (options.c) */
+    char *storage = os_map(ptr_ring_bytes(slots) * HAK_NUM_CLASSES);
+    if (!storage) return false;
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
+        ptr_ring_init(&rings[cls], storage + cls * ptr_ring_bytes(slots), slots);
+    return true;
+}
+
+uint32_t central_ring_high(void) { return ring_high; }
 
 void central_atfork_prepare(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_lock(&central[cls].lock);
@@ -240,4 +267,4 @@ void central_atfork_prepare(void) {
 void central_atfork_parent(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_unlock(&central[cls].lock);
 }
-void central_atfork_child(void) { central_init(); }
+void central_atfork_child(void) { init_locks(); }

@@ -1,5 +1,6 @@
 /* Debug counters: per-thread arrays, the list of live threads' arrays, the exited total.
  * Compiled only with HAKMEM_DEBUG_COUNTERS (see counters.h). */
+#include <pthread.h>
 #include "core/counters.h"
 
 #if HAKMEM_DEBUG_COUNTERS

@@ -8,7 +8,7 @@
  * total when they exit. See docs/counters.md for what each counter means. */
 #ifndef HAK_COUNTERS_H
 #define HAK_COUNTERS_H
-#include "core/internal.h"
+#include "platform/base.h"
 
 /* X(name, description): the order is the order of hak_stats_t.counters[]. */
 #define HAK_COUNTER_LIST(X)                                                                       \

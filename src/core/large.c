@@ -4,10 +4,16 @@
  * realloc uses mremap. Everything here is under one mutex: large operations are rare next to the
  * page faults they cause. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/large.h"
+#include "core/background.h"
+#include "core/options.h"
 #include "core/counters.h"
+#include "platform/os.h"
+#include "platform/track.h"
 
 typedef struct large_entry {
     uintptr_t addr;       /* 0 = empty slot, 1 = deleted */
@@ -53,7 +59,10 @@ static large_entry_t *table_find(uintptr_t addr) {
 static bool table_grow(void) {
     size_t cap = table_cap ? table_cap * 2 : 1024;
     large_entry_t *t = os_map(cap * sizeof *t);
-    if (!t) return false;
+    if (!t) {
+        HAK_COUNT(mmap_failed);
+        return false;
+    }
     for (size_t i = 0; i < table_cap; i++) {
         if (table[i].addr <= TOMBSTONE) continue;
         size_t j = slot_of(table[i].addr, cap);
@@ -106,7 +115,7 @@ static void *cache_take(size_t size, size_t align, size_t *got) {
 /* Keep a freed mapping if it fits the budget; otherwise (or for the evicted oldest) unmap it.
  * Returns a mapping to unmap after the lock is dropped, or NULL. */
 static void *cache_put(void *p, size_t size, size_t *unmap_size) {
-    size_t budget = (size_t)hak_opt.large_cache_mb << 20;
+    size_t budget = (size_t)hak_opt->large_cache_mb << 20;
     if (size > budget) { *unmap_size = size; return p; }
     void *evict = NULL;
     if (cache_count == CACHE_SLOTS || cache_bytes + size > budget) {
@@ -125,14 +134,13 @@ static void *cache_put(void *p, size_t size, size_t *unmap_size) {
     HAK_POISON(p, size);   /* (ASan builds) until cache_take hands it out; done under the lock */
     cache[cache_count++] = (cached_map_t){ p, size, os_now_ms() };
     cache_bytes += size;
-    daemon_note_purge_pending();
+    background_note_purge_pending();
     return evict;
 }
 
 /* ---- Entry points ------------------------------------------------------------------------------- */
 
 void *large_alloc(size_t size, size_t align, bool zero) {
-    if (HAK_UNLIKELY(!hak_ensure_init())) { errno = ENOMEM; return NULL; }
     if (size > PTRDIFF_MAX - (1u << 20) || align > ((size_t)1 << 40)) { errno = ENOMEM; return NULL; }
     size_t need = page_round(size ? size : 1), got = need;
     if (align < (size_t)getpagesize()) align = (size_t)getpagesize();
@@ -145,7 +153,11 @@ void *large_alloc(size_t size, size_t align, bool zero) {
         memset(p, 0, need);            /* a reused mapping holds old data; fresh ones are zero */
     } else if (!p) {
         got = need;
-        if (!(p = os_map_aligned(need, align))) { errno = ENOMEM; return NULL; }
+        if (!(p = os_map_aligned(need, align))) {
+            HAK_COUNT(mmap_failed);
+            errno = ENOMEM;
+            return NULL;
+        }
     }
     pthread_mutex_lock(&large_lock);
     bool ok = table_insert((uintptr_t)p, got);
@@ -169,7 +181,7 @@ bool large_free(void *p) {
     }
     pthread_mutex_unlock(&large_lock);
     if (unmap) os_unmap(unmap, unmap_size);
-    if (e) daemon_maybe_start();   /* a large-only program gets its cache purged too */
+    if (e) background_note_growth();   /* a large-only program gets its cache purged too */
     if (e) HAK_COUNTS_SETTLE();
     return e != NULL;
 }

@@ -6,11 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "core/internal.h"
+#include "core/options.h"
+#include "platform/os.h"
 
 extern char **environ;
 
-hak_options_t hak_opt;
+/* The only writable copy: written by options_load before hak_init publishes start-up (release),
+ * read by everyone after (acquire), never written again. */
+static hak_options_t opts;
+const hak_options_t *const hak_opt = &opts;
 
 typedef enum { OPT_BOOL, OPT_LONG, OPT_STATS, OPT_PATH } opt_kind_t;
 
@@ -23,25 +27,25 @@ typedef struct option_row {
 } option_row_t;
 
 static option_row_t options[] = {
-    { "HAKMEM_TINY_REFILL_COUNT", OPT_LONG, &hak_opt.refill_count, 32, 1, 256,
+    { "HAKMEM_TINY_REFILL_COUNT", OPT_LONG, &opts.refill_count, 32, 1, 256,
       "blocks per refill batch for classes up to 128 B (larger classes: 32 KiB per batch, 4 to this many blocks; 2 above 32 KiB)" },
-    { "HAKMEM_TLS_CAP_BATCHES", OPT_LONG, &hak_opt.tls_cap_batches, 2, 1, 64,
+    { "HAKMEM_TLS_CAP_BATCHES", OPT_LONG, &opts.tls_cap_batches, 2, 1, 64,
       "a thread's list per class holds at most this many batches before one goes back" },
-    { "HAKMEM_REFILL_THREAD", OPT_BOOL, &hak_opt.refill_thread, 1, 0, 1,
+    { "HAKMEM_REFILL_THREAD", OPT_BOOL, &opts.refill_thread, 1, 0, 1,
       "1: a background thread keeps per-class rings of ready batches filled; 0: threads refill themselves" },
-    { "HAKMEM_RING_SIZE", OPT_LONG, &hak_opt.ring_size, 16, 4, 1024,
+    { "HAKMEM_RING_SIZE", OPT_LONG, &opts.ring_size, 16, 4, 1024,
       "slots per class ring of fresh slabs (rounded up to a power of two; holds one less)" },
-    { "HAKMEM_RING_HIGH", OPT_LONG, &hak_opt.ring_high, 4, 1, 1023,
+    { "HAKMEM_RING_HIGH", OPT_LONG, &opts.ring_high, 4, 1, 1023,
       "the most fresh slabs the refill thread keeps ready per class (at most 256 KiB; clamped to the ring's capacity)" },
-    { "HAKMEM_PURGE_DELAY_MS", OPT_LONG, &hak_opt.purge_delay_ms, 500, 0, 3600000,
+    { "HAKMEM_PURGE_DELAY_MS", OPT_LONG, &opts.purge_delay_ms, 500, 0, 3600000,
       "free slabs, empty SuperSlabs and cached large mappings idle this long are returned to the OS" },
-    { "HAKMEM_RETAIN_MB", OPT_LONG, &hak_opt.retain_mb, 16, 0, 1 << 20,
+    { "HAKMEM_RETAIN_MB", OPT_LONG, &opts.retain_mb, 16, 0, 1 << 20,
       "empty (purged) SuperSlabs kept mapped for reuse up to this many MiB; beyond, unmapped" },
-    { "HAKMEM_LARGE_CACHE_MB", OPT_LONG, &hak_opt.large_cache_mb, 64, 0, 1 << 20,
+    { "HAKMEM_LARGE_CACHE_MB", OPT_LONG, &opts.large_cache_mb, 64, 0, 1 << 20,
       "freed large mappings kept for reuse, in MiB" },
-    { "HAKMEM_VERBOSE", OPT_BOOL, &hak_opt.verbose, 0, 0, 1,
+    { "HAKMEM_VERBOSE", OPT_BOOL, &opts.verbose, 0, 0, 1,
       "1: print the effective settings once at start-up" },
-    { "HAKMEM_STATS", OPT_STATS, &hak_opt.stats, 0, 0, 2,
+    { "HAKMEM_STATS", OPT_STATS, &opts.stats, 0, 0, 2,
       "1: print statistics as a table to stderr at exit; json: as one JSON object" },
     { "HAKMEM_STATS_FILE", OPT_PATH, NULL, 0, 0, 0,
       "write the exit statistics to this file instead of stderr" },
@@ -82,8 +86,8 @@ static bool parse_row(const option_row_t *row, const char *s) {
         if (strcasecmp(s, "json") == 0) { *row->value = 2; return true; }
         return parse_bool(s, row->value);
     case OPT_PATH:
-        if (strlen(s) >= sizeof hak_opt.stats_file) return false;
-        strcpy(hak_opt.stats_file, s);
+        if (strlen(s) >= sizeof opts.stats_file) return false;
+        strcpy(opts.stats_file, s);
         return true;
     }
     return false;
@@ -105,9 +109,9 @@ void options_load(void) {
     }
     /* Settings that depend on each other: the ring holds size-1 entries, high <= capacity. */
     long ring = 4;
-    while (ring < hak_opt.ring_size) ring <<= 1;
-    hak_opt.ring_size = ring;
-    if (hak_opt.ring_high > ring - 1) hak_opt.ring_high = ring - 1;
+    while (ring < opts.ring_size) ring <<= 1;
+    opts.ring_size = ring;
+    if (opts.ring_high > ring - 1) opts.ring_high = ring - 1;
 }
 
 void options_print(void) {
@@ -115,7 +119,7 @@ void options_print(void) {
     for (size_t i = 0; i < NUM_OPTIONS; i++) {
         const option_row_t *row = &options[i];
         if (row->kind == OPT_PATH)
-            hak_message("  %-26s %s", row->name, hak_opt.stats_file[0] ? hak_opt.stats_file : "(stderr)");
+            hak_message("  %-26s %s", row->name, opts.stats_file[0] ? opts.stats_file : "(stderr)");
         else if (row->kind == OPT_STATS)
             hak_message("  %-26s %s", row->name, *row->value == 2 ? "json" : *row->value ? "1" : "0");
         else

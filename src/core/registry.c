@@ -2,8 +2,9 @@
  * costs RSS only where SuperSlabs live). free() asks it whether a pointer is in a SuperSlab with
  * one load; pointers that are not go to the large-block table or are reported as invalid.
  * Bits are set before a SuperSlab's first block is handed out and cleared before it is unmapped
- * (after its last block came back), see registry_contains() in internal.h. */
-#include "core/internal.h"
+ * (after its last block came back), see registry_contains() in registry.h. */
+#include "core/registry.h"
+#include "platform/os.h"
 
 _Atomic uint64_t hak_ss_bitmap[HAK_BITMAP_WORDS];
 

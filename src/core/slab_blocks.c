@@ -6,6 +6,7 @@
  *   push (any thread): the block's link word is written, then a release CAS publishes it;
  *   take (owner): an acquire exchange, so the owner sees every pushed block's link.
  * Nobody pops single entries, so there is no ABA. */
+#include "core/slab_blocks.h"
 #include "core/counters.h"
 
 _Atomic uint32_t hak_remote_epoch[HAK_REMOTE_EPOCHS];
@@ -76,6 +77,7 @@ static uint32_t carve(slab_meta_t *s, uint32_t n, void **out) {
 }
 
 uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) {
+    HAK_ASSERT(n >= 1);
     if (!s->free) slab_collect_remote(s);
     if (s->free) return take_free(s, n, out);
     if (s->carved < s->capacity) return carve(s, n, out);

@@ -10,15 +10,20 @@
  *  - Retiring takes every bit of an empty SuperSlab at once (CAS from "all free" to 0), so no
  *    claimer can get a slab of it; it is then unlinked and its registry bit cleared, and only after
  *    a grace period (no claimer still holds a pointer from its walk) is it unmapped. */
+#include <pthread.h>
 #include <string.h>
+#include "core/superslab.h"
+#include "core/registry.h"
+#include "core/background.h"
+#include "core/options.h"
 #include "core/counters.h"
+#include "platform/os.h"
 #include "lockfree/rcu.h"
 
 static pthread_mutex_t ss_list_lock = PTHREAD_MUTEX_INITIALIZER;
 _Atomic uint32_t hak_class_slabs[HAK_NUM_CLASSES];
 static _Atomic(superslab_t *) ss_head;
 static _Atomic uint64_t ss_mapped_total, ss_unmapped_total;
-_Atomic int hak_purge_pending;
 
 /* ---- Claiming ----------------------------------------------------------------------------------- */
 
@@ -43,7 +48,10 @@ static bool claim_whole(superslab_t *ss) {
 /* Map a SuperSlab; the caller gets slab 1 (or, with whole, every block slab). */
 static superslab_t *superslab_map(bool whole) {
     superslab_t *ss = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
-    if (!ss) return NULL;
+    if (!ss) {
+        HAK_COUNT(mmap_failed);
+        return NULL;
+    }
     ss->magic = HAK_SS_MAGIC;
     for (int i = 0; i < HAK_SLABS_PER_SS; i++)
         atomic_store_explicit(&ss->slab_tag[i], HAK_TAG_FREE, memory_order_relaxed);
@@ -68,7 +76,7 @@ static superslab_t *superslab_map(bool whole) {
 slab_meta_t *slab_claim(unsigned cls) {
     superslab_t *ss;
     int idx = -1;
-    bool whole = cls >= HAK_FIRST_MEDIUM;
+    bool whole = class_is_medium(cls);
     hak_rcu_read_lock();
     for (ss = atomic_load_explicit(&ss_head, memory_order_acquire); ss;
          ss = atomic_load_explicit(&ss->next, memory_order_acquire))
@@ -98,8 +106,9 @@ slab_meta_t *slab_claim(unsigned cls) {
 }
 
 void slab_set_tag(slab_meta_t *m, uint32_t tag) {
+    HAK_ASSERT(m->cls < HAK_NUM_CLASSES && (tag == HAK_TAG_FREE || (tag & HAK_TAG_CLASS_MASK) == m->cls));
     superslab_t *ss = ss_of_meta(m);
-    if (m->cls >= HAK_FIRST_MEDIUM) {
+    if (class_is_medium(m->cls)) {
         for (int i = 1; i < HAK_SLABS_PER_SS; i++) atomic_store_explicit(&ss->slab_tag[i], tag, memory_order_relaxed);
     } else {
         atomic_store_explicit(&ss->slab_tag[m->index], tag, memory_order_relaxed);
@@ -107,12 +116,14 @@ void slab_set_tag(slab_meta_t *m, uint32_t tag) {
 }
 
 bool slab_release(slab_meta_t *m) {
+    /* Every block carved from it is back (free list or remote list). */
+    HAK_ASSERT(m->nfree + (uint32_t)(atomic_load_explicit(&m->remote, memory_order_relaxed) >> 48) == m->carved);
     superslab_t *ss = ss_of_meta(m);
     uint64_t now = os_now_ms(), bit = 1ull << m->index;
     slab_set_tag(m, HAK_TAG_FREE);   /* a stale free() into this slab is then caught */
     atomic_fetch_sub_explicit(&hak_class_slabs[m->cls], 1, memory_order_relaxed);
     HAK_COUNT(slab_released);
-    if (m->cls >= HAK_FIRST_MEDIUM) {
+    if (class_is_medium(m->cls)) {
         bit = HAK_SS_ALL_FREE;
         for (int i = 1; i < HAK_SLABS_PER_SS; i++)
             atomic_store_explicit(&ss->slabs[i].freed_at_ms, now, memory_order_relaxed);
@@ -120,12 +131,12 @@ bool slab_release(slab_meta_t *m) {
         atomic_store_explicit(&m->freed_at_ms, now, memory_order_relaxed);
     }
     uint64_t old = atomic_fetch_or_explicit(&ss->free_mask, bit, memory_order_release);
-    daemon_note_purge_pending();
+    background_note_purge_pending();
     if ((old | bit) != HAK_SS_ALL_FREE) return false;
     atomic_store_explicit(&ss->empty_since_ms, now, memory_order_relaxed);
     /* With no daemon to purge later, trim wholly empty SuperSlabs now, keeping one unpurged so
      * that a program cycling through allocate-all/free-all does not fault every time. */
-    if (!daemon_enabled()) superslab_purge(0, true, 1);
+    if (!background_running()) superslab_purge(0, true, 1);
     return true;
 }
 
@@ -173,7 +184,7 @@ static bool superslab_is_empty(superslab_t *ss) {
 /* Unlink empty, purged SuperSlabs beyond the retained amount. Called with ss_list_lock held.
  * Returns how many went into `victims`. */
 static int unlink_excess(superslab_t **victims) {
-    uint64_t keep = ((uint64_t)hak_opt.retain_mb << 20) / HAK_SS_SIZE, kept = 0;
+    uint64_t keep = ((uint64_t)hak_opt->retain_mb << 20) / HAK_SS_SIZE, kept = 0;
     int n = 0;
     _Atomic(superslab_t *) *link = &ss_head;
     superslab_t *ss;
@@ -249,19 +260,14 @@ void superslab_stats(hak_stats_t *out) {
     out->superslabs_unmapped_total = atomic_load_explicit(&ss_unmapped_total, memory_order_relaxed);
 }
 
-/* Fork child only (one thread, every lock reinitialised): the slabs that threads of the parent
- * owned, other than the forking thread, become orphans. */
-void superslab_orphan_others(uint32_t mine) {
+void superslab_visit_slabs_single_threaded(void (*visit)(slab_meta_t *m, uint32_t tag)) {
     for (superslab_t *ss = atomic_load_explicit(&ss_head, memory_order_relaxed); ss;
          ss = atomic_load_explicit(&ss->next, memory_order_relaxed)) {
         for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
             uint32_t tag = atomic_load_explicit(&ss->slab_tag[i], memory_order_relaxed);
-            uint32_t owner = tag & ~HAK_TAG_CLASS_MASK;
-            if (tag == HAK_TAG_FREE || owner == HAK_TAG_NO_OWNER || owner == mine) continue;
-            if ((tag & HAK_TAG_CLASS_MASK) >= HAK_FIRST_MEDIUM && i != 1) continue;
-            slab_meta_t *m = &ss->slabs[i];
-            m->list = 0;
-            central_orphan(m);
+            if (tag == HAK_TAG_FREE) continue;
+            if (class_is_medium(tag & HAK_TAG_CLASS_MASK) && i != 1) continue;
+            visit(&ss->slabs[i], tag);
         }
     }
 }

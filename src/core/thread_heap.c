@@ -15,8 +15,12 @@
  *
  * Owner ids: 1..HAK_OWNER_ID_MAX, unique among live threads (a bitmap under id_lock), so a
  * slab tag never names a live thread other than its owner. */
+#include <pthread.h>
 #include <string.h>
-#include "core/tls_cache.h"
+#include "core/thread_heap.h"
+#include "core/central.h"
+#include "core/background.h"
+#include "core/counters.h"
 
 enum { LIST_NONE, LIST_AVAIL, LIST_FULL, LIST_EMPTY };
 
@@ -28,6 +32,9 @@ typedef struct heap_class {
 } heap_class_t;
 
 static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("initial-exec")));
+/* This thread's owner id shifted into a slab tag's owner bits; 0 before heap_thread_start and after
+ * heap_thread_exit. (tls_cache.c keeps its own copy next to the lists, for the free fast path.) */
+static __thread uint32_t owner_bits __attribute__((tls_model("initial-exec")));
 /* Bytes of empty slabs the thread keeps parked (all classes). */
 static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
 
@@ -94,7 +101,7 @@ static slab_meta_t *new_slab(unsigned cls) {
         if (!s) return NULL;
         central_note_sync_claim(cls, heap[cls].full != NULL);
     }
-    slab_set_tag(s, slab_tag_make(hak_tls.owner_bits, cls));
+    slab_set_tag(s, slab_tag_make(owner_bits, cls));
     s->list = LIST_AVAIL;
     slab_list_add(&heap[cls].avail, s);
     heap[cls].avail = s;               /* the new slab is the one to take from */
@@ -107,7 +114,7 @@ static slab_meta_t *new_slab(unsigned cls) {
  * so every full slab is looked at in turn; the epoch counts as seen only once a look found a slab
  * or covered the whole list. */
 static slab_meta_t *full_with_remote(heap_class_t *h) {
-    uint32_t epoch = atomic_load_explicit(remote_epoch_of(hak_tls.owner_bits), memory_order_relaxed);
+    uint32_t epoch = atomic_load_explicit(remote_epoch_of(owner_bits), memory_order_relaxed);
     if (!h->full) return NULL;
     /* A free that read a slab's tag just before the slab changed hands bumped the previous
      * owner's epoch: look anyway every LOOK_ANYWAY new slabs, so no block waits for ever. */
@@ -162,7 +169,7 @@ static void release(heap_class_t *h, slab_meta_t *s) {
  * dropped: every block is free), so blocks come out in address order again. */
 static void maybe_release(heap_class_t *h, slab_meta_t *s) {
     if (s->list == LIST_AVAIL && s->next == s) return;
-    if (s->cls >= HAK_FIRST_MEDIUM || parked_bytes + HAK_SLAB_SIZE > PARK_BYTES) {
+    if (class_is_medium(s->cls) || parked_bytes + HAK_SLAB_SIZE > PARK_BYTES) {
         release(h, s);
         return;
     }
@@ -178,6 +185,7 @@ static void maybe_release(heap_class_t *h, slab_meta_t *s) {
 void *heap_give_back(unsigned cls, void *head, uint32_t n) {
     heap_class_t *h = &heap[cls];
     for (; n && head; n--) {
+        HAK_ASSERT((slab_tag_of(head) & ~HAK_TAG_CLASS_MASK) == owner_bits);   /* our own blocks only */
         void *next = block_next(head);
         slab_meta_t *s = slab_of(head);
         block_set_next(head, s->free);
@@ -197,11 +205,10 @@ void *heap_give_back(unsigned cls, void *head, uint32_t n) {
 
 /* ---- Thread start, exit, trim ---------------------------------------------------------------------- */
 
-bool heap_thread_start(void) {
+uint32_t heap_thread_start(void) {
     uint32_t id = id_take();
-    if (!id) return false;
-    hak_tls.owner_bits = id << 8;
-    return true;
+    owner_bits = id << 8;
+    return owner_bits;
 }
 
 /* Every slab of the class becomes an orphan, in one splice: the next thread that needs a slab of
@@ -215,7 +222,7 @@ static void give_up_class(unsigned cls) {
     slab_meta_t **lists[3] = { &h->avail, &h->full, &h->empty };
     slab_meta_t *orphans = NULL, *s;
     uint32_t n = 0, empty_kept = 0;
-    bool release_empty = !daemon_enabled();
+    bool release_empty = !background_running();
     for (int l = 0; l < 3; l++) {
         while ((s = *lists[l])) {
             slab_list_remove(lists[l], s);
@@ -234,10 +241,9 @@ static void give_up_class(unsigned cls) {
 }
 
 void heap_thread_exit(void) {
-    uint32_t bits = hak_tls.owner_bits;
+    uint32_t bits = owner_bits;
     if (!bits) return;
-    /* No free of ours is local from here on: the slabs change hands below. */
-    hak_tls.owner_bits = 0;
+    owner_bits = 0;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) give_up_class(c);
     parked_bytes = 0;
     id_give_back(bits >> 8);
@@ -258,13 +264,22 @@ void heap_trim(void) {
 void heap_atfork_prepare(void) { pthread_mutex_lock(&id_lock); }
 void heap_atfork_parent(void)  { pthread_mutex_unlock(&id_lock); }
 
+/* Fork child: a slab that a thread of the parent other than the forking one owned becomes an
+ * orphan (its blocks may be live in the child). */
+static void orphan_if_other(slab_meta_t *m, uint32_t tag) {
+    uint32_t owner = tag & ~HAK_TAG_CLASS_MASK;
+    if (owner == HAK_TAG_NO_OWNER || owner == owner_bits) return;
+    m->list = LIST_NONE;
+    central_orphan(m);
+}
+
 /* The child has one thread, the forking one: every other id is free again, and every slab that a
  * thread of the parent owned becomes an orphan (its blocks may be live in the child). */
 void heap_atfork_child(void) {
     pthread_mutex_init(&id_lock, NULL);
     memset(id_used, 0, id_words_seen * sizeof id_used[0]);
     id_used[0] |= 1;
-    uint32_t mine = hak_tls.owner_bits >> 8;
+    uint32_t mine = owner_bits >> 8;
     if (mine) id_used[mine / 64] |= 1ull << (mine % 64);
-    superslab_orphan_others(hak_tls.owner_bits);
+    superslab_visit_slabs_single_threaded(orphan_if_other);
 }

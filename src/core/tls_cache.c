@@ -1,8 +1,13 @@
 /* Cold paths of the per-thread cache: refill when a list is empty (from the thread's own slabs,
  * thread_heap.c), give a batch back when it passes its cap, free a block of another thread's
  * slab, register the thread (owner id, caps, exit destructor) and flush it at exit. */
+#include <pthread.h>
 #include <errno.h>
 #include "core/tls_cache.h"
+#include "core/thread_heap.h"
+#include "core/central.h"
+#include "core/options.h"
+#include "platform/os.h"
 
 __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec")));
 /* Owning thread only. EXITING: our destructor ran; whatever the thread still allocates or frees
@@ -12,10 +17,9 @@ __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec")));
 enum { TLS_NEW, TLS_REGISTERED, TLS_EXITING };
 static __thread int tls_registered __attribute__((tls_model("initial-exec")));
 static pthread_key_t tls_exit_key;
-
-static unsigned size_class_of(size_t size) {
-    return size <= HAK_TABLE_MAX ? size_class_small(size) : size_class_of_large(size);
-}
+/* tls_cache_init ran (release; threads read it with acquire before registering themselves from a
+ * path that may come before start-up, the debug counters' settle). */
+static _Atomic int tls_ready;
 
 /* Adaptive caps: a list that ran empty GROW_AFTER_REFILLS times since it last overflowed and then
  * overflows again (a burst bigger than its cap, allocated and freed again) doubles its cap instead
@@ -37,21 +41,23 @@ static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * h
 static uint32_t cap_batches_max(unsigned cls) {
     uint32_t by_bytes = CAP_BYTES_MAX / (hak_class_batch[cls] * hak_class_size[cls]);
     uint32_t max = by_bytes < CAP_BATCHES_MAX ? by_bytes : CAP_BATCHES_MAX;
-    return max > (uint32_t)hak_opt.tls_cap_batches ? max : (uint32_t)hak_opt.tls_cap_batches;
+    return max > (uint32_t)hak_opt->tls_cap_batches ? max : (uint32_t)hak_opt->tls_cap_batches;
 }
 
 /* False: no owner id left (more than 16 million live threads); the thread then works like an
  * exiting one, through orphan slabs. */
 static bool thread_register(void) {
-    if (!heap_thread_start()) {
+    uint32_t owner_bits = heap_thread_start();
+    if (!owner_bits) {
         tls_registered = TLS_EXITING;
         return false;
     }
+    hak_tls.owner_bits = owner_bits;
 #if HAKMEM_DEBUG_COUNTERS
     counters_thread_register();
 #endif
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        hak_tls.bins[c].cap_batches = (uint16_t)hak_opt.tls_cap_batches;
+        hak_tls.bins[c].cap_batches = (uint16_t)hak_opt->tls_cap_batches;
         hak_tls.bins[c].room = tls_cap(c);
     }
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
@@ -76,6 +82,7 @@ static void tls_flush_all(void) {
 static void thread_exit(void *arg) {
     (void)arg;
     tls_flush_all();
+    hak_tls.owner_bits = 0;   /* no free of ours is local from here on: the slabs change hands */
     heap_thread_exit();
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room = 0;
     tls_registered = TLS_EXITING;
@@ -84,7 +91,13 @@ static void thread_exit(void *arg) {
 #endif
 }
 
-void tls_cache_init(void) { pthread_key_create(&tls_exit_key, thread_exit); }
+/* Start-up, last: a thread may register (take slabs) from here on. Without the exit key no thread's
+ * slabs would ever be given up, so a failure is fatal rather than a slow leak. */
+void tls_cache_init(void) {
+    int rc = pthread_key_create(&tls_exit_key, thread_exit);
+    if (rc != 0) hak_fatal("hakmem: pthread_key_create failed (error %d): cannot track thread exits", rc);
+    atomic_store_explicit(&tls_ready, 1, memory_order_release);
+}
 
 #if HAKMEM_DEBUG_COUNTERS
 /* Counts are summed only over registered threads and those that exited through thread_exit. A
@@ -93,15 +106,11 @@ void tls_cache_init(void) { pthread_key_create(&tls_exit_key, thread_exit); }
 void tls_counters_settle(void) {
     if (HAK_LIKELY(tls_registered == TLS_REGISTERED)) return;
     if (tls_registered == TLS_EXITING) counters_thread_fold();
-    else if (atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2) (void)thread_register();
+    else if (atomic_load_explicit(&tls_ready, memory_order_acquire)) (void)thread_register();
 }
 #endif
 
 void *tls_refill_alloc(size_t size) {
-    if (HAK_UNLIKELY(!hak_ensure_init())) {
-        errno = ENOMEM;
-        return NULL;
-    }
     unsigned cls = size_class_of(size);
     HAK_COUNT(malloc_tls_miss);
     if (HAK_UNLIKELY(tls_registered != TLS_REGISTERED)
@@ -141,7 +150,7 @@ void tls_overflow(unsigned cls) {
         return;
     }
     b->underflowed = 0;
-    if (++b->calm >= CALM_OVERFLOWS && b->cap_batches > (uint32_t)hak_opt.tls_cap_batches) {
+    if (++b->calm >= CALM_OVERFLOWS && b->cap_batches > (uint32_t)hak_opt->tls_cap_batches) {
         b->cap_batches /= 2;              /* only freeing: halve the cap, give the excess back */
         give += (uint32_t)tls_cap(cls);
         b->calm = 0;
@@ -157,6 +166,5 @@ void tls_free_remote(void *p, uint32_t tag) {
 }
 
 HAK_API void hak_thread_flush(void) {
-    if (atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2 && tls_registered == TLS_REGISTERED)
-        tls_flush_all();
+    if (tls_registered == TLS_REGISTERED) tls_flush_all();   /* registered: start-up is done */
 }

@@ -8,7 +8,8 @@
  * No lock, no atomic read-modify-write, no system call. */
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
-#include "core/internal.h"
+#include "core/registry.h"
+#include "core/slab_blocks.h"
 #include "core/counters.h"
 
 typedef struct tls_bin {
@@ -25,8 +26,9 @@ typedef struct tls_bin {
 } tls_bin_t;
 
 typedef struct tls_cache {
-    /* This thread's owner id shifted into a slab tag's owner bits (thread_heap.c); 0 before the
-     * thread registers and after it exits, which no tag carries, so then every free is remote. */
+    /* This thread's owner id shifted into a slab tag's owner bits (from heap_thread_start); 0 before
+     * the thread registers and from the start of its exit, which no tag carries, so then every
+     * free is remote. */
     uint32_t  owner_bits;
     tls_bin_t bins[HAK_NUM_CLASSES];
 } tls_cache_t;
@@ -35,7 +37,8 @@ typedef struct tls_cache {
 extern __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec"))) HAK_INTERNAL;
 
 /* Cold paths (tls_cache.c). */
-void *tls_refill_alloc(size_t size) HAK_INTERNAL HAK_COLD;   /* list empty, or not initialised */
+/* List empty, or the thread not registered yet. The caller made sure the allocator is initialised. */
+void *tls_refill_alloc(size_t size) HAK_INTERNAL HAK_COLD;
 void  tls_overflow(unsigned cls) HAK_INTERNAL HAK_COLD;      /* list past its cap */
 void  tls_free_remote(void *p, uint32_t tag) HAK_INTERNAL HAK_COLD;   /* not our slab */
 void  tls_cache_init(void) HAK_INTERNAL;
@@ -58,8 +61,5 @@ HAK_INLINE void tls_list_push(unsigned cls, void *p) {
     HAK_COUNT(free_tls_push);
     if (HAK_UNLIKELY(--b->room < 0)) tls_overflow(cls);
 }
-
-/* Class of a small size (<= HAK_TABLE_MAX): one load from a constant table. */
-HAK_INLINE unsigned size_class_small(size_t size) { return hak_class_table[(size + 7) >> 3]; }
 
 #endif

@@ -1,7 +1,7 @@
 /* liburcu-bp wrappers. See rcu.h for why this flavour and where read-side sections are. */
 #include <urcu-bp.h>
 #include "lockfree/rcu.h"
-#include "lockfree/tsan.h"
+#include "platform/track.h"
 
 /* TSan cannot see liburcu's own synchronisation. One token stands for "the end of every reader's
  * section": each reader releases it as it leaves, the updater acquires it after the grace

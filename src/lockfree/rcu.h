@@ -7,7 +7,7 @@
  * call_rcu/defer_rcu allocate and start threads: hakmem never uses them. */
 #ifndef HAK_RCU_H
 #define HAK_RCU_H
-#include "core/internal.h"
+#include "platform/base.h"
 
 void hak_rcu_read_lock(void) HAK_INTERNAL;
 void hak_rcu_read_unlock(void) HAK_INTERNAL;

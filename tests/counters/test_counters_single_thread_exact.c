@@ -32,7 +32,7 @@
 #include "counters_util.h"
 #include "daemon_wait.h"
 
-#define SLAB_BYTES     65536u         /* a slab (src/core/internal.h) */
+#define SLAB_BYTES     65536u         /* a slab (src/core/size_class.h) */
 #define LARGE_SIZE     (300u * 1024)  /* above the largest class (256 KiB): a large block */
 #define PHASE2_BLOCKS  2000
 #define CAP_BATCHES_MAX 64            /* tls_cache.c */

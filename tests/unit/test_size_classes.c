@@ -4,14 +4,19 @@
  * bytes (32 blocks up to 128 B, 32 KiB above, at least 4 blocks up to 32 KiB and 2 above). */
 #include <stdio.h>
 #include <stdlib.h>
-#include "core/internal.h"
+#include "core/size_class.h"
+#include "core/central.h"
 
 static int failures;
 #define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
+/* Both ways the library finds a class: the table the malloc fast path reads, and the band formula
+ * (for sizes above the table); where both apply they must agree. */
 static unsigned class_of(size_t size) {
-    return size <= HAK_TABLE_MAX ? hak_class_table[(size + 7) >> 3] : size_class_of_large(size);
+    unsigned c = size_class_of(size);
+    if (size > HAK_TINY_MAX && size <= HAK_CLASS_TABLE_MAX && size_class_by_band(size) != c) return HAK_CLASS_NONE;
+    return c;
 }
 
 int main(void) {
@@ -21,10 +26,11 @@ int main(void) {
         EXPECT(hak_class_size[c] % 16 == 0, "class %u size %u not a multiple of 16", c, hak_class_size[c]);
     }
     EXPECT(hak_class_size[0] == 8, "first class is %u, not 8", hak_class_size[0]);
-    EXPECT(hak_class_size[HAK_NUM_CLASSES - 1] == HAK_SMALL_MAX, "last class %u", hak_class_size[HAK_NUM_CLASSES - 1]);
-    EXPECT(hak_class_size[HAK_FIRST_MEDIUM - 1] == 32768, "last small class is %u", hak_class_size[HAK_FIRST_MEDIUM - 1]);
+    EXPECT(hak_class_size[HAK_NUM_CLASSES - 1] == HAK_MEDIUM_MAX, "last class %u", hak_class_size[HAK_NUM_CLASSES - 1]);
+    EXPECT(hak_class_size[HAK_FIRST_MEDIUM - 1] == HAK_SMALL_MAX, "last small class is %u", hak_class_size[HAK_FIRST_MEDIUM - 1]);
+    EXPECT(hak_class_size[HAK_FIRST_SMALL - 1] == HAK_TINY_MAX, "last tiny class is %u", hak_class_size[HAK_FIRST_SMALL - 1]);
 
-    for (size_t size = 1; size <= HAK_SMALL_MAX; size++) {
+    for (size_t size = 1; size <= HAK_MEDIUM_MAX; size++) {
         unsigned c = class_of(size);
         if (c >= HAK_NUM_CLASSES) { EXPECT(0, "size %zu -> class %u out of range", size, c); break; }
         EXPECT(hak_class_size[c] >= size, "size %zu -> class %u of %u bytes", size, c, hak_class_size[c]);
@@ -33,7 +39,7 @@ int main(void) {
             EXPECT((hak_class_size[c] - size) * 4 <= size, "size %zu wastes %zu bytes", size, hak_class_size[c] - size);
         if (failures > 20) break;
     }
-    for (size_t p = 16; p <= HAK_SMALL_MAX; p <<= 1)
+    for (size_t p = 16; p <= HAK_MEDIUM_MAX; p <<= 1)
         EXPECT(hak_class_size[class_of(p)] == p, "power of two %zu is not a class", p);
 
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
@@ -43,10 +49,10 @@ int main(void) {
         if (size <= 128) EXPECT(n == 32, "class %u (%u B) batch %u, expected 32", c, size, n);
         else EXPECT(n <= 32 && (n == min || n * size <= 32768) && n >= min,
                     "class %u (%u B) batch %u: not 32 KiB worth within [%u, 32]", c, size, n, min);
-        EXPECT(hak_class_ring_high[c] >= 1 && hak_class_ring_high[c] * HAK_SLAB_SIZE <= 262144,
-               "class %u ring of %u fresh slabs: not 1..256 KiB", c, hak_class_ring_high[c]);
     }
-    printf("size classes: %d classes checked, every size 1..%d: %s\n", HAK_NUM_CLASSES, HAK_SMALL_MAX,
+    EXPECT(central_ring_high() >= 1 && central_ring_high() * HAK_SLAB_SIZE <= 262144,
+           "rings of %u fresh slabs: not 1..256 KiB", central_ring_high());
+    printf("size classes: %d classes checked, every size 1..%d: %s\n", HAK_NUM_CLASSES, HAK_MEDIUM_MAX,
            failures ? "FAILED" : "ok");
     return failures != 0;
 }

@@ -4,7 +4,15 @@
  * allocate (stdio) without deadlocking. */
 #include <stdio.h>
 #include <string.h>
+#include "api/init.h"
+#include "core/size_class.h"
+#include "core/superslab.h"
+#include "core/central.h"
+#include "core/large.h"
+#include "core/background.h"
+#include "core/options.h"
 #include "core/counters.h"
+#include "platform/os.h"
 
 _Static_assert(HAK_C_COUNT == HAK_STATS_COUNTERS, "hakmem.h HAK_STATS_COUNTERS != counter list");
 _Static_assert(HAK_NUM_CLASSES == HAK_STATS_CLASSES, "hakmem.h HAK_STATS_CLASSES != classes");
@@ -21,13 +29,13 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
     memset(out, 0, sizeof *out);
     out->bytes_mapped = atomic_load_explicit(&hak_bytes_mapped, memory_order_relaxed);
     out->purges = atomic_load_explicit(&hak_purges, memory_order_relaxed);
-    out->daemon_wakeups = atomic_load_explicit(&hak_daemon_wakeups, memory_order_relaxed);
-    out->daemon_batches = atomic_load_explicit(&hak_daemon_batches, memory_order_relaxed);
+    out->daemon_wakeups = atomic_load_explicit(&hak_background_wakeups, memory_order_relaxed);
+    out->daemon_batches = atomic_load_explicit(&hak_background_slabs, memory_order_relaxed);
     out->debug_counters = HAK_COUNTERS_ON;
 #if HAKMEM_DEBUG_COUNTERS
     counters_sum(out->counters);
 #endif
-    if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
+    if (!hak_is_ready()) return;
     superslab_stats(out);
     large_stats(out);
     central_stats(out);
@@ -80,14 +88,13 @@ HAK_API void hak_stats_print_json(FILE *out) {
     print_json(out, &s);
 }
 
-void stats_at_exit(void) HAK_INTERNAL;
 void stats_at_exit(void) {
-    FILE *f = hak_opt.stats_file[0] ? fopen(hak_opt.stats_file, "w") : stderr;
+    FILE *f = hak_opt->stats_file[0] ? fopen(hak_opt->stats_file, "w") : stderr;
     if (!f) {
-        hak_message("hakmem: cannot open HAKMEM_STATS_FILE '%s'", hak_opt.stats_file);
+        hak_message("hakmem: cannot open HAKMEM_STATS_FILE '%s'", hak_opt->stats_file);
         return;
     }
-    if (hak_opt.stats == 2) hak_stats_print_json(f);
+    if (hak_opt->stats == 2) hak_stats_print_json(f);
     else hak_stats_print(f);
     if (f != stderr) fclose(f);
     else fflush(f);

@@ -8,17 +8,15 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/counters.h"
+#include "platform/os.h"
+#include "platform/track.h"
 
 _Atomic uint64_t hak_bytes_mapped;
 _Atomic uint64_t hak_purges;
 
 void *os_map(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        HAK_COUNT(mmap_failed);
-        return NULL;
-    }
+    if (p == MAP_FAILED) return NULL;
     atomic_fetch_add_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
     return p;
 }
@@ -28,10 +26,7 @@ void *os_map_aligned(size_t size, size_t align) {
     if (align <= (size_t)getpagesize()) return os_map(size);
     if (size + align < size) return NULL;
     char *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
-        HAK_COUNT(mmap_failed);
-        return NULL;
-    }
+    if (raw == MAP_FAILED) return NULL;
     char *aligned = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
     size_t head = (size_t)(aligned - raw), tail = align - head;
     if (head) munmap(raw, head);
@@ -46,8 +41,11 @@ void os_unmap(void *p, size_t size) {
     atomic_fetch_sub_explicit(&hak_bytes_mapped, size, memory_order_relaxed);
 }
 
+/* MADV_DONTNEED on a private anonymous mapping of our own cannot fail short of a bug (a range
+ * not mapped, not page-aligned): that is worth stopping for, not a silent RSS leak. */
 void os_purge(void *p, size_t size) {
-    madvise(p, size, MADV_DONTNEED);
+    if (madvise(p, size, MADV_DONTNEED) != 0)
+        hak_fatal("hakmem: madvise(%p, %zu, MADV_DONTNEED) failed: errno %d", p, size, errno);
     atomic_fetch_add_explicit(&hak_purges, 1, memory_order_relaxed);
 }
 
@@ -106,4 +104,8 @@ _Noreturn void hak_fatal(const char *fmt, ...) {
     vmessage(fmt, ap);
     va_end(ap);
     abort();
+}
+
+_Noreturn void hak_assert_failed(const char *cond, const char *file, int line) {
+    hak_fatal("hakmem: assertion failed: %s (%s:%d)", cond, file, line);
 }

@@ -3,12 +3,22 @@
  * Start-up allocates nothing through malloc: options come straight from `environ`, memory from
  * mmap. Only once the allocator is ready does it call into libc for what may allocate
  * (pthread_atfork, atexit): a malloc made from inside those is then served normally. */
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include "api/init.h"
+#include "core/options.h"
+#include "core/size_class.h"
+#include "core/superslab.h"
+#include "core/thread_heap.h"
+#include "core/central.h"
 #include "core/tls_cache.h"
+#include "core/large.h"
+#include "core/background.h"
 #include "core/counters.h"
-#include "lockfree/slab_ring.h"
+#include "platform/os.h"
 #include "lockfree/rcu.h"
+#include "refill_thread/daemon.h"
 
 _Atomic int hak_init_state;
 
@@ -47,17 +57,17 @@ static void atfork_child(void) {
     superslab_atfork_child();
     central_atfork_child();
     heap_atfork_child();   /* after central and superslab: it makes orphans */
+    background_atfork_child();
     daemon_atfork_child();
 }
 
-void stats_at_exit(void) HAK_INTERNAL;
-
 static bool core_init(void) {
     options_load();
-    size_class_init((uint32_t)hak_opt.refill_count);
-    central_init();
-    tls_cache_init();   /* pthread_key_create: no allocation */
-    return slab_rings_init();
+    size_class_init((uint32_t)hak_opt->refill_count);
+    if (!central_init()) return false;
+    background_register(daemon_start);
+    tls_cache_init();   /* pthread_key_create: no allocation. Last: threads may register after it */
+    return true;
 }
 
 bool hak_init_slow(void) {
@@ -69,10 +79,13 @@ bool hak_init_slow(void) {
             return false;
         }
         atomic_store_explicit(&hak_init_state, 2, memory_order_release);
-        /* From here on a nested malloc is served normally. */
-        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-        if (hak_opt.stats) atexit(stats_at_exit);
-        if (hak_opt.verbose) options_print();
+        /* From here on a nested malloc is served normally. Without the fork handlers a child
+         * could inherit a held allocator lock and hang in its first malloc: say so, loudly. */
+        int rc = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        if (rc != 0) hak_message("hakmem: warning: pthread_atfork failed (error %d): fork() while other threads allocate may deadlock the child", rc);
+        if (hak_opt->stats && atexit(stats_at_exit) != 0)
+            hak_message("hakmem: warning: atexit failed: no statistics at exit");
+        if (hak_opt->verbose) options_print();
         return true;
     }
     /* Another thread is initialising (core_init makes no call that could come back here). */

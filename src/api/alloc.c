@@ -3,9 +3,31 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include "api/init.h"
 #include "core/tls_cache.h"
+#include "core/large.h"
+#include "platform/os.h"
 
-static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc(size, 16, false); }
+/* The entry points start the allocator (hak_ensure_init) before any core slow path: the core
+ * never initialises itself. */
+static void *large_alloc_init(size_t size, size_t align, bool zero) {
+    if (HAK_UNLIKELY(!hak_ensure_init())) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return large_alloc(size, align, zero);
+}
+
+static HAK_NOINLINE void *malloc_large(size_t size) { return large_alloc_init(size, 16, false); }
+
+/* The thread's list for the class was empty (or the thread is new): refill it. */
+static HAK_NOINLINE void *malloc_refill(size_t size) {
+    if (HAK_UNLIKELY(!hak_ensure_init())) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return tls_refill_alloc(size);
+}
 
 /* ASan builds: a block leaving the allocator is unpoisoned for its whole usable size. */
 #if defined(HAK_ASAN)
@@ -20,14 +42,14 @@ static void *asan_hand_out(void *p) {
 
 HAK_API void *hak_malloc(size_t size) {
     if (HAK_COUNTERS_ON && size == 0) HAK_COUNT(malloc_zero);
-    if (HAK_LIKELY(size <= HAK_TABLE_MAX)) {
-        void *p = tls_list_pop(size_class_small(size));
+    if (HAK_LIKELY(size <= HAK_CLASS_TABLE_MAX)) {
+        void *p = tls_list_pop(size_class_by_table(size));
         if (HAK_LIKELY(p != NULL)) return HAND_OUT(p);
-        return HAND_OUT(tls_refill_alloc(size));
+        return HAND_OUT(malloc_refill(size));
     }
-    if (size <= HAK_SMALL_MAX) {
-        void *p = tls_list_pop(size_class_of_large(size));
-        return HAND_OUT(p ? p : tls_refill_alloc(size));
+    if (size <= HAK_MEDIUM_MAX) {
+        void *p = tls_list_pop(size_class_by_band(size));
+        return HAND_OUT(p ? p : malloc_refill(size));
     }
     return malloc_large(size);
 }
@@ -106,7 +128,7 @@ HAK_API void *hak_calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    if (total > HAK_SMALL_MAX) return large_alloc(total, 16, true);
+    if (total > HAK_MEDIUM_MAX) return large_alloc_init(total, 16, true);
     void *p = hak_malloc(total);
     if (p) memset(p, 0, total);
     return p;
@@ -117,7 +139,7 @@ HAK_API void *hak_realloc(void *p, size_t size) {
     size_t old = block_usable_size(p, "realloc");   /* also rejects pointers we never handed out */
     bool old_large = !registry_contains((uintptr_t)p);
     if (!old_large && size <= old && size > old / 2) return p;   /* same class or close: keep */
-    if (old_large && size > HAK_SMALL_MAX) {
+    if (old_large && size > HAK_MEDIUM_MAX) {
         void *q = large_realloc(p, size);
         if (q) return q;
     }
@@ -146,11 +168,11 @@ static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static void *aligned_impl(size_t align, size_t size) {
     if (align <= 16) return hak_malloc(size < 16 && align == 16 ? 16 : size);
     size_t need = size > align ? size : align;
-    if (need <= HAK_SMALL_MAX) {
+    if (need <= HAK_MEDIUM_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
         if (pow2 <= HAK_SLAB_SIZE) return hak_malloc(pow2);
     }
-    return large_alloc(size, align, false);
+    return large_alloc_init(size, align, false);
 }
 
 HAK_API int hak_posix_memalign(void **out, size_t align, size_t size) {

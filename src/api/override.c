@@ -1,7 +1,7 @@
 /* The standard malloc symbols, for linking (-lhakmem) and LD_PRELOAD. This file is alloc.c plus
  * aliases: an alias must sit in the same translation unit as its target, and an alias (unlike a
  * wrapper) costs no extra jump. The prefixed-only library compiles alloc.c alone. */
-#include "core/alloc.c"
+#include "api/alloc.c"
 
 #define HAK_ALIAS(name) __attribute__((alias(#name), visibility("default"), used))
 

@@ -1,0 +1,36 @@
+/* The core's record of background work and the start rule (background.h). */
+#include "core/background.h"
+#include "core/options.h"
+
+hak_event_t hak_background_event;
+_Atomic uint64_t hak_background_wakeups, hak_background_slabs;
+_Atomic int hak_background_running;
+_Atomic int hak_purge_pending;
+
+static bool (*starter)(void);
+static _Atomic uint32_t growth_seen;      /* growth events until the worker starts */
+
+void background_register(bool (*start)(void)) { starter = start; }
+
+void background_set_running(bool running) {
+    atomic_store_explicit(&hak_background_running, running, memory_order_relaxed);
+}
+
+void background_note_growth(void) {
+    if (background_running() || !hak_opt->refill_thread || !starter) return;
+    if (atomic_fetch_add_explicit(&growth_seen, 1, memory_order_relaxed) + 1 < BACKGROUND_START_AFTER) return;
+    /* Could not start (no memory, thread limit): stay synchronous, count again from zero. */
+    if (!starter()) atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
+}
+
+void background_note_purge_pending(void) {
+    if (!atomic_exchange_explicit(&hak_purge_pending, 1, memory_order_relaxed) && background_running())
+        background_wake();
+}
+
+/* The child has no worker thread: synchronous until it starts one of its own. */
+void background_atfork_child(void) {
+    atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
+    atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
+    event_reset(&hak_background_event);
+}

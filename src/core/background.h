@@ -1,0 +1,44 @@
+/* The core's side of background work. The refill daemon (refill_thread/) sits above the core:
+ * the core never calls it. Instead the core records here what it observes (the heap grows, memory
+ * waits to be purged) and signals hak_background_event; the daemon sleeps on that event and calls
+ * down into the core to do the work. Starting the daemon is the one thing the core cannot do by
+ * itself: the daemon registers a starter (background_register, from start-up in api/init.c),
+ * which the core calls once growth says a thread will pay for itself.
+ *
+ * Start rule: after BACKGROUND_START_AFTER growth claims (a thread claiming a slab beyond its
+ * first of a class, i.e. the heap keeps growing: 4 x 64 KiB) or a large free (a large-only
+ * program gets its mapping cache purged too). A short-lived command, a program with a steady heap
+ * or one that never grows past one slab per class never starts a thread. HAKMEM_REFILL_THREAD=0
+ * never starts it. */
+#ifndef HAK_BACKGROUND_H
+#define HAK_BACKGROUND_H
+#include "platform/event.h"
+
+#define BACKGROUND_START_AFTER 4
+
+/* The daemon sleeps on this; the core signals it (one fence and one load while it is awake). */
+extern hak_event_t hak_background_event HAK_INTERNAL;
+/* Statistics the daemon keeps (relaxed; hak_stats_get reads them). */
+extern _Atomic uint64_t hak_background_wakeups HAK_INTERNAL, hak_background_slabs HAK_INTERNAL;
+
+/* The daemon's starter: returns true once a worker thread runs. Registered once at start-up,
+ * before the allocator is published as ready (so every later reader sees it). */
+void background_register(bool (*start)(void)) HAK_INTERNAL;
+/* The worker runs: set by the daemon once its thread exists, cleared in a fork child. Relaxed:
+ * a hint for choices (use rings, purge now or later), never for correctness. */
+void background_set_running(bool running) HAK_INTERNAL;
+extern _Atomic int hak_background_running HAK_INTERNAL;
+HAK_INLINE bool background_running(void) {
+    return atomic_load_explicit(&hak_background_running, memory_order_relaxed);
+}
+/* The heap grew (a growth claim or a large free): counts toward the start rule. From slow paths
+ * with no lock held only (starting a thread allocates). */
+void background_note_growth(void) HAK_INTERNAL;
+/* Memory was released that the purge timer should look at: arms it (wakes the daemon on the
+ * first release after a purge, not on every release). */
+void background_note_purge_pending(void) HAK_INTERNAL;
+/* Something was released since the last purge (the daemon's timer looks at it). */
+extern _Atomic int hak_purge_pending HAK_INTERNAL;
+HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
+void background_atfork_child(void) HAK_INTERNAL;
+#endif
