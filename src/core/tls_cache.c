@@ -23,8 +23,11 @@ static _Atomic int tls_ready;
 
 /* Adaptive caps: a list that ran empty GROW_AFTER_REFILLS times since it last overflowed and then
  * overflows again (a burst bigger than its cap, allocated and freed again) doubles its cap instead
- * of giving a batch back, up to CAP_BYTES_MAX of
- * blocks and CAP_BATCHES_MAX batches; after CALM_OVERFLOWS overflows in a row with no underflow
+ * of giving a batch back, and keeps doubling at each overflow of the same burst of frees (no
+ * refill between), so a burst of 1600 blocks grows a 64-block cap to 2048 in one go (doubling
+ * once per burst left the cap behind the burst: it gave batches back, four of them halved the cap
+ * again, and bursts of 25..1600 blocks spent a quarter of their instructions giving blocks back
+ * to slabs and taking them again), up to CAP_BYTES_MAX of blocks and CAP_BATCHES_MAX batches; after CALM_OVERFLOWS overflows in a row with no underflow
  * between (the thread is only freeing) it halves again, down to HAKMEM_TLS_CAP_BATCHES. So bursts
  * of thousands of blocks stay in the thread's list, and a list that stops cycling gives its
  * memory back to its slabs. */
@@ -57,7 +60,7 @@ static bool thread_register(void) {
     counters_thread_register();
 #endif
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        hak_tls.bins[c].cap_batches = (uint16_t)hak_opt->tls_cap_batches;
+        hak_tls.bins[c].cap_batches = (uint8_t)hak_opt->tls_cap_batches;
         hak_tls.bins[c].room = tls_cap(c);
     }
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
@@ -133,6 +136,7 @@ void *tls_refill_alloc(size_t size) {
     b->room = tls_cap(cls) - (int32_t)(n - 1);
     if (b->underflowed < UINT8_MAX) b->underflowed++;
     b->calm = 0;
+    b->growing = 0;
     return batch;
 }
 
@@ -141,15 +145,18 @@ void *tls_refill_alloc(size_t size) {
 void tls_overflow(unsigned cls) {
     tls_bin_t *b = &hak_tls.bins[cls];
     uint32_t per = hak_class_batch[cls], give = per;
-    if (b->underflowed >= GROW_AFTER_REFILLS && 2u * b->cap_batches <= cap_batches_max(cls)) {
+    bool burst = b->underflowed >= GROW_AFTER_REFILLS || b->growing;
+    if (burst && 2u * b->cap_batches <= cap_batches_max(cls)) {
         b->room += tls_cap(cls);          /* a burst: double the cap, keep every block */
         b->cap_batches *= 2;
         b->underflowed = 0;
         b->calm = 0;
+        b->growing = 1;
         HAK_COUNT(tls_cap_grown);
         return;
     }
     b->underflowed = 0;
+    b->growing = 0;
     if (++b->calm >= CALM_OVERFLOWS && b->cap_batches > (uint32_t)hak_opt->tls_cap_batches) {
         b->cap_batches /= 2;              /* only freeing: halve the cap, give the excess back */
         give += (uint32_t)tls_cap(cls);

@@ -19,10 +19,12 @@ typedef struct tls_bin {
      * until the thread registers, so a new thread's first free goes the slow way. */
     int32_t  room;
     /* Cold fields (slow paths only): the list's cap, which adapts (tls_cache.c), how many times
-     * the list ran empty since it last overflowed, and overflows in a row without a refill. */
-    uint16_t cap_batches;
+     * the list ran empty since it last overflowed, overflows in a row without a refill, and
+     * whether the last overflow grew the cap with no refill since (the same burst of frees). */
+    uint8_t  cap_batches;
     uint8_t  underflowed;
     uint8_t  calm;
+    uint8_t  growing;
 } tls_bin_t;
 
 typedef struct tls_cache {
