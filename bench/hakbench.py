@@ -647,7 +647,8 @@ def cmd_timeout(a):
 
 def parser():
     """The subcommands (see the module docstring)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def add(name, func, *args):

@@ -17,7 +17,9 @@ bench_note() { printf '%s\n' "note: $*" >&2; }
 bench_err() { printf '%s\n' "error: $*" >&2; }
 
 # hakbench SUBCOMMAND ARGS...: bench/hakbench.py (medians, ratios, tables, plots, icount, latency).
-hakbench() { python3 "$BENCH_DIR/hakbench.py" "$@"; }
+# -S: no site-packages (the module is standard library only); it runs once per benchmark run, and
+# site start-up (.pth files) can cost more than the module itself.
+hakbench() { python3 -S "$BENCH_DIR/hakbench.py" "$@"; }
 command -v python3 >/dev/null 2>&1 || bench_err "python3 not found: bench/hakbench.py needs it"
 
 # ---- Benchmark programs -------------------------------------------------------------------------
