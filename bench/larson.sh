@@ -56,7 +56,8 @@ done
 case $runs in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
 [ "$runs" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
 [ "$runs" -ge 5 ] || bench_note "--runs $runs: fewer than 5 runs, medians are fragile on a noisy machine"
-awk -v d="$duration" 'BEGIN { exit !(d + 0 > 0) }' || { bench_err "--duration must be > 0"; exit 2; }
+# Per run: warm-up and start-up are outside `duration`; allow for slow page faults.
+tmo=$(hakbench timeout "$duration") || { bench_err "--duration must be > 0"; exit 2; }
 
 configs=$(bench_larson_expand $profiles) || exit 2
 bench_ensure_bins || { bench_err "cannot build the benchmark programs"; exit 1; }
@@ -67,8 +68,6 @@ mkdir -p "$out"
 raw="$out/raw.csv"
 rm -f "$raw"
 
-# Per run: warm-up and start-up are outside `duration`; allow for slow page faults.
-tmo=$(awk -v d="$duration" 'BEGIN { printf "%d", d * 5 + 60 }')
 jobs=()
 for c in $configs; do
     read -r min max chunks rounds <<<"$(bench_larson_params "$c")"

@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
 done
 case $runs in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
 [ "$runs" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
-awk -v d="$duration" 'BEGIN { exit !(d + 0 > 0) }' || { bench_err "--duration must be > 0"; exit 2; }
+tmo=$(hakbench timeout "$duration") || { bench_err "--duration must be > 0"; exit 2; }
 for c in $configs; do
     case " $ALL_CONFIGS " in *" $c "*) ;; *) bench_err "unknown config '$c'"; exit 2 ;; esac
 done
@@ -72,8 +72,7 @@ if [ -n "$report" ]; then
     out=$report
     raw="$out/raw.csv"
     [ -s "$raw" ] || { bench_err "$raw not found"; exit 1; }
-    BENCH_ALLOCS=$(awk -F, 'NR > 1 && !seen[$5]++ { printf "%s ", $5 }' "$raw")
-    BENCH_ALLOCS=${BENCH_ALLOCS% }
+    BENCH_ALLOCS=$(hakbench column "$raw" allocator distinct)
     elapsed="?"
 else
 bench_ensure_bins || { bench_err "cannot build the benchmark programs"; exit 1; }
@@ -96,7 +95,6 @@ for c in $configs; do
         bursts) jobs+=("bursts|1|-w bursts -t 1") ;;
     esac
 done
-tmo=$(awk -v d="$duration" 'BEGIN { printf "%d", d * 5 + 60 }')
 nalloc=${#BENCH_ALLOC_SPECS[@]}
 total=$((runs * ${#jobs[@]} * nalloc))
 echo "latency: ${#jobs[@]} configurations x allocators [$BENCH_ALLOCS] x $runs runs of" \
@@ -119,160 +117,27 @@ for ((r = 1; r <= runs; r++)); do
             # shellcheck disable=SC2086
             res=$(timeout -k 5 "$tmo" env $env "$LATENCY_BIN" $args -s "$duration" -H "$hist" 2>>"$errlog")
             rc=$?
-            if [ $rc -eq 0 ] && printf '%s\n' "$res" | grep -q '^RESULT '; then
-                status=ok
-            elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-                status=timeout
-            else
-                status=fail$rc
-            fi
-            printf '%s\n' "$res" | awk -v cfg="$config" -v a="$label" -v r="$r" -v st="$status" \
-                -v t="$t" -v n="$done_n/$total" '
-                /^RESULT / { for (i = 2; i <= NF; i++) { p = index($i, "="); v[substr($i, 1, p - 1)] = substr($i, p + 1) } }
-                /^LAT,/ { nl++; lat[nl] = $0 }
-                END {
-                    if (st != "ok" || nl == 0) { printf "%s,,%s,,%s,%s,%s,,,,,,,,,,,,,,\n", cfg, t, a, r, st; exit }
-                    for (k = 1; k <= nl; k++) {
-                        split(lat[k], f, ",")   # LAT,scenario,threads,think,op,count,mean,p50,p99,p999,p9999,max
-                        printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
-                            cfg, f[2], f[3], f[4], a, r, st, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12],
-                            v["ops_per_s"], v["ops_per_cpu_s"], v["maxrss_kb"], v["nivcsw"], v["tsc_ghz"], v["timer_ns"]
-                        if (f[5] == "malloc") m = sprintf("malloc p50 %s p99 %s p99.99 %s max %s ns", f[8], f[9], f[11], f[12])
-                    }
-                    printf "[%s] run %s %s t=%s %-16s %s; %.0f req/s\n", n, r, cfg, t, a, m, v["ops_per_s"] > "/dev/stderr"
-                }' >>"$raw"
-            [ $status = ok ] || printf '[%s] run %s %s t=%s %-16s %s (see %s)\n' "$done_n/$total" \
-                "$r" "$config" "$t" "$label" "$status" "$errlog" >&2
+            # raw.csv rows (one per op, or the failure) and a progress line.
+            printf '%s\n' "$res" | hakbench latency-row --rc "$rc" --progress "$done_n/$total" \
+                --errlog "$errlog" "$config" "$t" "$label" "$r" >>"$raw"
         done
     done
 done
 elapsed=$(($(date +%s) - start))
 fi
 
-# ---- Summary: medians across runs -------------------------------------------------------------------
-awk -F, "$BENCH_AWK_MEDIAN"'
-function worst(s,    a, n, i, m) { n = split(s, a, " "); m = ""; for (i = 1; i <= n; i++) if (m == "" || a[i] + 0 > m) m = a[i] + 0; return m }
-NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-{
-    key = $col["config"] "," $col["threads"] "," $col["allocator"] "," $col["op"]
-    if ($col["status"] != "ok") { fk = $col["config"] "," $col["threads"] "," $col["allocator"]; nfail[fk]++; next }
-    if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
-    nok[key]++
-    for (m = 1; m <= nm; m++) val[key, m] = val[key, m] " " $col[metric[m]]
-}
-BEGIN { nm = split("count mean_ns p50_ns p99_ns p999_ns p9999_ns max_ns requests_per_s requests_per_cpu_s maxrss_kb nivcsw", metric, " ") }
-END {
-    print "config,threads,allocator,op,runs_ok,runs_failed,count,mean_ns,p50_ns,p99_ns,p999_ns,p9999_ns,max_ns_median,max_ns_worst,requests_per_s,requests_per_cpu_s,maxrss_kb,nivcsw"
-    for (k = 1; k <= nk; k++) {
-        key = order[k]; split(key, f, ",")
-        printf "%s,%d,%d", key, nok[key], nfail[f[1] "," f[2] "," f[3]] / 1
-        for (m = 1; m <= nm; m++) {
-            printf ",%.1f", median(val[key, m])
-            if (metric[m] == "max_ns") printf ",%.1f", worst(val[key, m])
-        }
-        printf "\n"
-    }
-}' "$raw" >"$out/summary.csv"
-
-# One markdown table per op; rows config, threads, allocator. ns below 10 us, else us or ms.
-latency_markdown() {
-    awk -F, -v want="$1" '
-    function ft(v) {
-        if (v == "") return "-"
-        if (v >= 1e6) return sprintf("%.2f ms", v / 1e6)
-        if (v >= 1e4) return sprintf("%.1f us", v / 1e3)
-        return sprintf("%.0f", v)
-    }
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $col["op"] == want {
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0fk | %s |\n", $col["config"], $col["threads"],
-            $col["allocator"], ft($col["mean_ns"]), ft($col["p50_ns"]), ft($col["p99_ns"]), ft($col["p999_ns"]),
-            ft($col["p9999_ns"]), ft($col["max_ns_median"]), ft($col["max_ns_worst"]), $col["nivcsw"],
-            $col["requests_per_cpu_s"] / 1e3,
-            $col["runs_ok"] ($col["runs_failed"] > 0 ? " (" $col["runs_failed"] " failed)" : "")
-    }' "$out/summary.csv"
-}
-
-# ---- CDF plots ------------------------------------------------------------------------------------------
-# The runs' histograms of a config, threads and allocator are summed bucket by bucket (edges in ns
-# differ between runs only by the TSC calibration). plotdata/<config>-t<T>__<op>__<alloc>.dat:
-# upper edge of a bucket (ns), CDF at that edge, 1 - CDF.
-latency_plots() {
-    command -v gnuplot >/dev/null 2>&1 || { bench_note "gnuplot not found: no plots"; return 0; }
-    local pd="$out/plotdata" term name ops alloc i first
-    mkdir -p "$pd"
-    rm -f "$pd"/*.dat
-    for f in "$out"/hist/*.csv; do
-        [ -e "$f" ] || continue
-        name=$(basename "$f" .csv)
-        awk -F, -v key="${name%%__r*}" 'NR > 1 { print key "," $0 }' "$f"
-    done | awk -F, -v pd="$pd" '
-        { split($1, k, "__"); g = k[1] "__" $2 "__" k[2]   # config-tT__op__alloc
-          if (!(g in seen)) { seen[g] = 1; order[++ng] = g }
-          c[g, $3 + 0] += $6; hi[g, $3 + 0] = $5; tot[g] += $6; if ($3 + 0 > mx[g]) mx[g] = $3 + 0 }
-        END {
-            for (j = 1; j <= ng; j++) {
-                g = order[j]; f = pd "/" g ".dat"; cum = 0
-                for (b = 0; b <= mx[g]; b++) {
-                    if (!((g, b) in c)) continue
-                    cum += c[g, b]
-                    tail = 1 - cum / tot[g]
-                    if (tail < 1e-9) tail = 1e-9   # log scale: the last point at the bottom
-                    printf "%s %.8g %.3g\n", hi[g, b], cum / tot[g], tail > f
-                }
-                close(f)
-            }
-        }'
-    if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
-        term="pngcairo size 1500,800 font ',9'"
-    else
-        term="png size 1500,800"
-    fi
-    {
-        echo "set terminal $term"
-        echo "set logscale x"
-        echo "set grid"
-        echo "set key bottom right"
-        for cfg in $(ls "$pd" | sed -n 's/__.*//p' | sort -u); do
-            echo "set output '$out/cdf-$cfg.png'"
-            echo "set multiplot layout 2,3 title 'latency $cfg (ns, log x), runs summed: CDF above, tail 1-CDF (log) below'"
-            for row in cdf tail; do
-                for op in malloc free request; do
-                    echo "set title '$op'"
-                    echo "set xlabel 'ns'"
-                    if [ $row = cdf ]; then
-                        echo "unset logscale y"; echo "set format y '%g'"; echo "set yrange [0:1]"; echo "set ylabel 'fraction <= x'"; col=2
-                    else
-                        echo "set logscale y"; echo "set format y '%g'"; echo "set yrange [1e-6:1]"; echo "set ylabel 'fraction > x'"; col=3
-                    fi
-                    printf 'plot'
-                    first=1
-                    for alloc in $BENCH_ALLOCS; do
-                        i="$pd/${cfg}__${op}__${alloc}.dat"
-                        [ -s "$i" ] || continue
-                        [ $first = 1 ] || printf ','
-                        printf " '%s' using 1:%d with steps lw 2 title '%s'" "$i" "$col" "$alloc"
-                        first=0
-                    done
-                    [ $first = 1 ] && printf " NaN notitle"
-                    printf '\n'
-                done
-            done
-            echo "unset multiplot"
-        done
-    } >"$pd/plots.gp"
-    if ! gnuplot "$pd/plots.gp" 2>"$pd/gnuplot.log"; then
-        bench_note "gnuplot failed: see $pd/gnuplot.log"
-    fi
-    for f in "$out"/cdf-*.png; do [ -e "$f" ] && echo "$f"; done
-}
-
+# ---- Summary, tables and CDF plots (bench/hakbench.py) -----------------------------------------------
+# summary.csv: per config, threads, allocator and op, the median over the runs of each percentile;
+# max as the median and the worst of the runs. Plots: the runs' histograms (hist/) summed per
+# config, threads and allocator; cdf-<config>-t<threads>.png.
+hakbench latency-summary "$raw" >"$out/summary.csv"
 pngs=""
-[ $plots = 1 ] && pngs=$(latency_plots)
+# shellcheck disable=SC2086
+[ $plots = 1 ] && pngs=$(hakbench latency-plot "$out" $BENCH_ALLOCS)
 
 # ---- The report -------------------------------------------------------------------------------------
-tsc=$(awk -F, 'NR > 1 && $20 != "" { print $20; exit }' "$raw")
-tmr=$(awk -F, 'NR > 1 && $21 != "" { print $21; exit }' "$raw")
+tsc=$(hakbench column "$raw" tsc_ghz first)
+tmr=$(hakbench column "$raw" timer_ns first)
 {
     echo "# hakmem latency, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
@@ -280,7 +145,7 @@ tmr=$(awk -F, 'NR > 1 && $21 != "" { print $21; exit }' "$raw")
     echo "(included in every figure, not subtracted)."
     echo
     if [ -n "$report" ]; then
-        echo "Remade by \`$cmdline\` from raw.csv ($(awk -F, 'NR > 1 && $6 + 0 > m { m = $6 + 0 } END { print m }' "$raw")"
+        echo "Remade by \`$cmdline\` from raw.csv ($(hakbench column "$raw" run max)"
         echo "runs; durations and think time as in the original command, see the config and think_ns"
         echo "columns of raw.csv). Runs interleaved (run 1 of every config and allocator, then run 2, ...;"
     else
@@ -305,7 +170,7 @@ tmr=$(awk -F, 'NR > 1 && $21 != "" { print $21; exit }' "$raw")
         echo
         echo "| config | thr | allocator | mean | p50 | p99 | p99.9 | p99.99 | max (median) | max (worst) | nivcsw | req/CPU-s | runs |"
         echo "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-        latency_markdown "$op"
+        hakbench latency-table "$out/summary.csv" "$op"
     done
     if [ -n "$pngs" ]; then
         echo

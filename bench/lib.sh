@@ -1,8 +1,9 @@
 # bench/lib.sh: shared by larson.sh, run_all.sh and icount.sh (sourced, not run).
 #
-# Provides: the repository and build locations, the allocators (how to preload each), the Larson
-# profiles, the interleaved runner that writes raw CSV, and the summary (medians, ratios),
-# markdown and gnuplot stages. Needs bash, POSIX awk (mawk or gawk), sort, timeout.
+# Provides: the repository and build locations, the benchmark programs (built by CMake), the
+# allocators (how to preload each), the Larson profiles and the interleaved runner that writes raw
+# CSV. The statistics, tables and plots are bench/hakbench.py's (called as `hakbench SUBCOMMAND`).
+# Needs bash, python3, timeout, cmake; gnuplot for the plots.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -15,34 +16,47 @@ BENCH_ALL_ALLOCATORS="hakmem hakmem-nodaemon glibc jemalloc mimalloc tcmalloc"
 bench_note() { printf '%s\n' "note: $*" >&2; }
 bench_err() { printf '%s\n' "error: $*" >&2; }
 
+# hakbench SUBCOMMAND ARGS...: bench/hakbench.py (medians, ratios, tables, plots, icount, latency).
+# -S: no site-packages (the module is standard library only); it runs once per benchmark run, and
+# site start-up (.pth files) can cost more than the module itself.
+hakbench() { python3 -S "$BENCH_DIR/hakbench.py" "$@"; }
+command -v python3 >/dev/null 2>&1 || bench_err "python3 not found: bench/hakbench.py needs it"
+
 # ---- Benchmark programs -------------------------------------------------------------------------
 
-# Sets LARSON_BIN, WORKLOADS_BIN and LATENCY_BIN. Uses the CMake-built programs ($BUILD_DIR/bench/)
-# when they are newer than their sources; else compiles them directly into
-# $BUILD_DIR/bench-standalone/ (the allocator's build may be broken or busy: the benchmarks do not
-# depend on it). It never runs a build in $BUILD_DIR itself, so it is safe inside
-# `cmake --build build --target bench`.
+# Sets LARSON_BIN, WORKLOADS_BIN and LATENCY_BIN to the CMake-built programs in $BUILD_DIR/bench/.
+# When one is missing or older than its sources, runs `cmake --build $BUILD_DIR --target ...`
+# (configuring $BUILD_DIR first, as a Release build, if it has never been configured). Inside
+# `cmake --build build --target bench` the programs are up to date (the target depends on them), so
+# no nested build starts there; HAKMEM_BENCH_NO_BUILD=1 forbids building at all.
 BENCH_PROGRAMS="larson workloads latency"
 bench_ensure_bins() {
-    local d="$BUILD_DIR/bench" f p fresh
-    fresh=1
+    local d="$BUILD_DIR/bench" f p stale=""
     for p in $BENCH_PROGRAMS; do
-        [ -x "$d/$p" ] || { fresh=0; break; }
+        if [ ! -x "$d/$p" ]; then
+            stale="$stale $p"
+            continue
+        fi
         for f in "$BENCH_DIR/$p.c" "$BENCH_DIR/bench_common.h"; do
-            [ "$f" -nt "$d/$p" ] && fresh=0
-        done
-    done
-    if [ $fresh = 0 ]; then
-        d="$BUILD_DIR/bench-standalone"
-        mkdir -p "$d" || return 1
-        local cc=${CC:-cc}
-        for p in $BENCH_PROGRAMS; do
-            if [ ! -x "$d/$p" ] || [ "$BENCH_DIR/$p.c" -nt "$d/$p" ] ||
-               [ "$BENCH_DIR/bench_common.h" -nt "$d/$p" ]; then
-                bench_note "compiling $p into $d (no up-to-date CMake build of the benchmarks)"
-                $cc -std=gnu11 -O2 -Wall -Wextra -pthread -o "$d/$p" "$BENCH_DIR/$p.c" || return 1
+            if [ "$f" -nt "$d/$p" ]; then
+                stale="$stale $p"
+                break
             fi
         done
+    done
+    if [ -n "$stale" ]; then
+        if [ "${HAKMEM_BENCH_NO_BUILD:-0}" = 1 ]; then
+            bench_err "out of date or missing in $d:$stale (HAKMEM_BENCH_NO_BUILD=1: not building)"
+            return 1
+        fi
+        command -v cmake >/dev/null 2>&1 || { bench_err "cmake not found: cannot build$stale"; return 1; }
+        if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+            bench_note "configuring $BUILD_DIR (Release)"
+            cmake -S "$REPO_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2 || return 1
+        fi
+        bench_note "building$stale in $BUILD_DIR"
+        # shellcheck disable=SC2086
+        cmake --build "$BUILD_DIR" --target $BENCH_PROGRAMS >&2 || return 1
     fi
     LARSON_BIN="$d/larson"
     WORKLOADS_BIN="$d/workloads"
@@ -64,7 +78,10 @@ bench_find_lib() {
         done
         if command -v ldconfig >/dev/null 2>&1; then
             local p
-            p=$(ldconfig -p 2>/dev/null | awk -v n="$name" '$1 == n { print $NF; exit }')
+            # ldconfig -p: "	libfoo.so.2 (libc6,x86-64) => /usr/lib/.../libfoo.so.2"
+            p=$(ldconfig -p 2>/dev/null | while read -r so _ rest; do
+                    [ "$so" = "$name" ] && { printf '%s\n' "${rest##* }"; break; }
+                done)
             if [ -n "$p" ]; then
                 printf '%s\n' "$p"
                 return 0
@@ -188,7 +205,7 @@ bench_run_matrix() {
     local runs=$1 raw=$2
     shift 2
     local nalloc=${#BENCH_ALLOC_SPECS[@]} njobs=$# r job k i spec label env
-    local suite config threads tmo cmd prog out rc line status total done_n=0 errlog
+    local suite config threads tmo cmd prog out rc total done_n=0 errlog
     [ -s "$raw" ] || echo "$BENCH_RAW_HEADER" >"$raw"
     errlog="${raw%.csv}.stderr.log"
     total=$((runs * njobs * nalloc))
@@ -211,174 +228,32 @@ bench_run_matrix() {
                 # shellcheck disable=SC2086
                 out=$(timeout -k 5 "$tmo" env $env $cmd 2>>"$errlog")
                 rc=$?
-                line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1)
-                if [ $rc -eq 0 ] && [ -n "$line" ]; then
-                    status=ok
-                elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-                    status=timeout
-                else
-                    status=fail$rc
-                fi
-                printf '%s\n' "$line" | awk -v s="$suite" -v c="$config" -v t="$threads" \
-                    -v a="$label" -v r="$r" -v st="$status" '
-                    { for (i = 2; i <= NF; i++) { p = index($i, "="); v[substr($i, 1, p - 1)] = substr($i, p + 1) } }
-                    END {
-                        if (st != "ok") { printf "%s,%s,%s,%s,%s,%s,,,,,,,,,\n", s, c, t, a, r, st; exit }
-                        printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s, c, t, a, r, st,
-                            v["unit"], v["ops"], v["wall_s"], v["cpu_s"], v["ops_per_s"],
-                            v["ops_per_cpu_s"], v["maxrss_kb"], v["minflt"], v["minflt_all"]
-                    }' >>"$raw"
-                if [ $status = ok ]; then
-                    printf '%s\n' "$line" | awk -v n="$done_n/$total" -v s="$suite" -v c="$config" \
-                        -v t="$threads" -v a="$label" -v r="$r" '
-                        { for (i = 2; i <= NF; i++) { p = index($i, "="); v[substr($i, 1, p - 1)] = substr($i, p + 1) } }
-                        END { printf "[%s] run %s %s %s t=%s %-16s %9.3f M %s/s  %9.3f M/cpu-s  rss %7.1f MiB\n",
-                                n, r, s, c, t, a, v["ops_per_s"] / 1e6, v["unit"],
-                                v["ops_per_cpu_s"] / 1e6, v["maxrss_kb"] / 1024 }' >&2
-                else
-                    printf '[%s] run %s %s %s t=%s %-16s %s (see %s)\n' "$done_n/$total" "$r" \
-                        "$suite" "$config" "$threads" "$label" "$status" "$errlog" >&2
-                fi
+                # The raw.csv row (the RESULT line's figures, or the failure) and a progress line.
+                printf '%s\n' "$out" | hakbench raw-row --rc "$rc" --progress "$done_n/$total" \
+                    --errlog "$errlog" "$suite" "$config" "$threads" "$label" "$r" >>"$raw"
             done
         done
     done
 }
 
-# ---- Summary: medians and ratios --------------------------------------------------------------------
-# bench_summarize RAW_CSV > SUMMARY_CSV. One row per suite, config, threads, allocator (in order of
+# ---- Summary, tables (bench/hakbench.py) ---------------------------------------------------------
+# bench_summarize RAW_CSV > SUMMARY_CSV: one row per suite, config, threads, allocator (in order of
 # first appearance), medians over the runs that succeeded; ratios to glibc and mimalloc of the same
 # suite, config and threads (empty when that allocator has no result).
-
-BENCH_AWK_MEDIAN='
-function median(s,    a, n, i, j, t) {
-    n = split(s, a, " ")
-    if (n == 0) return ""
-    for (i = 2; i <= n; i++) {
-        t = a[i] + 0; j = i - 1
-        while (j > 0 && a[j] + 0 > t) { a[j + 1] = a[j]; j-- }
-        a[j + 1] = t
-    }
-    if (n % 2) return a[(n + 1) / 2] + 0
-    return (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function ratio(x, y) { return (x == "" || y == "" || y + 0 == 0) ? "" : sprintf("%.3f", x / y) }'
-
-bench_summarize() {
-    awk -F, "$BENCH_AWK_MEDIAN"'
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    {
-        key = $col["suite"] "," $col["config"] "," $col["threads"] "," $col["allocator"]
-        if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
-        if ($col["status"] != "ok") { nfail[key]++; next }
-        nok[key]++
-        unit[key] = $col["unit"]
-        ops[key] = ops[key] " " $col["ops_per_s"]
-        cpu[key] = cpu[key] " " $col["ops_per_cpu_s"]
-        rss[key] = rss[key] " " $col["maxrss_kb"]
-        flt[key] = flt[key] " " $col["minflt"]
-        wall[key] = wall[key] " " $col["wall_s"]
-        cpus[key] = cpus[key] " " $col["cpu_s"]
-    }
-    END {
-        print "suite,config,threads,allocator,runs_ok,runs_failed,unit,ops_per_s,ops_per_cpu_s,maxrss_kb,minflt,wall_s,cpu_s,ops_per_s_vs_glibc,ops_per_s_vs_mimalloc,ops_per_cpu_s_vs_glibc,ops_per_cpu_s_vs_mimalloc,maxrss_vs_glibc,maxrss_vs_mimalloc"
-        for (k = 1; k <= nk; k++) {
-            key = order[k]
-            mo[key] = median(ops[key]); mc[key] = median(cpu[key]); mr[key] = median(rss[key])
-        }
-        for (k = 1; k <= nk; k++) {
-            key = order[k]
-            n = split(key, f, ",")
-            base = f[1] "," f[2] "," f[3] ","
-            g = base "glibc"; m = base "mimalloc"
-            printf "%s,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", key, nok[key], nfail[key], unit[key],
-                mo[key] == "" ? "" : sprintf("%.0f", mo[key]),
-                mc[key] == "" ? "" : sprintf("%.0f", mc[key]),
-                mr[key] == "" ? "" : sprintf("%.0f", mr[key]),
-                flt[key] == "" ? "" : sprintf("%.0f", median(flt[key])),
-                wall[key] == "" ? "" : sprintf("%.4f", median(wall[key])),
-                cpus[key] == "" ? "" : sprintf("%.4f", median(cpus[key])),
-                ratio(mo[key], mo[g]), ratio(mo[key], mo[m]),
-                ratio(mc[key], mc[g]), ratio(mc[key], mc[m]),
-                ratio(mr[key], mr[g]), ratio(mr[key], mr[m])
-        }
-    }' "$1"
-}
+bench_summarize() { hakbench summarize "$1"; }
 
 # bench_markdown SUMMARY_CSV > table.md: one table per suite. Throughput and per-CPU-second in
 # the unit per second, k = thousands, M = millions (x: ratio, higher is better); peak RSS in MiB
 # (x: ratio, lower is better).
-bench_markdown() {
-    awk -F, '
-    function fm(v) {
-        if (v == "") return "-"
-        if (v >= 1e6) return sprintf("%.2fM", v / 1e6)
-        if (v >= 1e3) return sprintf("%.1fk", v / 1e3)
-        return sprintf("%.0f", v)
-    }
-    function fr(v) { return v == "" ? "" : sprintf("%.2fx", v) }
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    {
-        s = $col["suite"]
-        if (s != last) {
-            if (last != "") print ""
-            printf "#### %s\n\n", s
-            print "| config | thr | allocator | ops/s | vs glibc | vs mimalloc | ops/CPU-s | vs glibc | vs mimalloc | peak RSS MiB | vs glibc | vs mimalloc | minor faults | runs |"
-            print "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-            last = s
-        }
-        runs = $col["runs_ok"] ($col["runs_failed"] > 0 ? " (" $col["runs_failed"] " failed)" : "")
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-            $col["config"] ($col["unit"] != "" && $col["unit"] != "allocs" ? " (" $col["unit"] ")" : ""),
-            $col["threads"], $col["allocator"],
-            fm($col["ops_per_s"]), fr($col["ops_per_s_vs_glibc"]), fr($col["ops_per_s_vs_mimalloc"]),
-            fm($col["ops_per_cpu_s"]), fr($col["ops_per_cpu_s_vs_glibc"]), fr($col["ops_per_cpu_s_vs_mimalloc"]),
-            $col["maxrss_kb"] == "" ? "-" : sprintf("%.1f", $col["maxrss_kb"] / 1024),
-            fr($col["maxrss_vs_glibc"]), fr($col["maxrss_vs_mimalloc"]),
-            $col["minflt"] == "" ? "-" : $col["minflt"], runs
-    }' "$1"
-}
+bench_markdown() { hakbench table "$1"; }
 
 # bench_pivot SUMMARY_CSV METRIC > markdown: one row per suite/config/threads, one column per
 # allocator, the median METRIC (ops_per_s, ops_per_cpu_s: k/M; maxrss_kb: MiB; minflt) in each cell.
-bench_pivot() {
-    awk -F, -v metric="$2" '
-    function fmt(v) {
-        if (v == "") return "-"
-        if (metric == "maxrss_kb") return sprintf("%.1f", v / 1024)
-        if (v >= 1e6) return sprintf("%.2fM", v / 1e6)
-        if (v >= 1e3) return sprintf("%.1fk", v / 1e3)
-        return sprintf("%.0f", v)
-    }
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    {
-        r = $col["suite"] "," $col["config"] ($col["unit"] != "" && $col["unit"] != "allocs" ? " (" $col["unit"] ")" : "") "," $col["threads"]
-        a = $col["allocator"]
-        if (!(r in rseen)) { rseen[r] = 1; rows[++nr] = r }
-        if (!(a in aseen)) { aseen[a] = 1; al[++na] = a }
-        v[r, a] = $col[metric]
-    }
-    END {
-        printf "| suite | workload | thr |"; for (i = 1; i <= na; i++) printf " %s |", al[i]; printf "\n"
-        printf "|---|---|--:|"; for (i = 1; i <= na; i++) printf "--:|"; printf "\n"
-        for (k = 1; k <= nr; k++) {
-            split(rows[k], f, ",")
-            printf "| %s | %s | %s |", f[1], f[2], f[3]
-            for (i = 1; i <= na; i++) printf " %s |", fmt(v[rows[k], al[i]])
-            printf "\n"
-        }
-    }' "$1"
-}
+bench_pivot() { hakbench pivot "$1" "$2"; }
 
 # ---- Machine description --------------------------------------------------------------------------
 
-bench_machine() {
-    local model
-    model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
-    printf '%s, %s logical CPUs (nproc %s), %s MiB RAM, Linux %s, %s\n' "${model:-unknown CPU}" \
-        "$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)" "$(nproc)" \
-        "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$(uname -r)" \
-        "$(ldd --version 2>/dev/null | head -n 1 | sed 's/^ldd //')"
-}
+bench_machine() { hakbench machine; }
 
 bench_describe_allocators() { # markdown list of the allocators used and what was preloaded
     local spec env
@@ -394,93 +269,7 @@ bench_describe_allocators() { # markdown list of the allocators used and what wa
 # of median throughput against threads, one line per allocator (throughput-SUITE-CONFIG.png); and
 # peak-rss.png, median peak RSS per allocator for each suite/config at its largest thread count.
 
-bench_plot() {
-    local summary=$1 out=$2 term f
-    command -v gnuplot >/dev/null 2>&1 || { bench_note "gnuplot not found: no plots"; return 0; }
-    mkdir -p "$out/plotdata"
-    if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
-        term="pngcairo size 900,520 font ',10'"
-    else
-        term="png size 900,520"
-    fi
-    # One data file per suite/config: threads then one column per allocator ("?" when missing).
-    awk -F, -v dir="$out/plotdata" '
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $col["ops_per_s"] != "" {
-        c = $col["suite"] "-" $col["config"]; a = $col["allocator"]; t = $col["threads"] + 0
-        if (!(c in cseen)) { cseen[c] = 1; corder[++nc] = c }
-        if (!(a in aseen)) { aseen[a] = 1; aorder[++na] = a }
-        if (!((c, t) in tseen)) { tseen[c, t] = 1; nt[c]++; tl[c, nt[c]] = t }
-        v[c, t, a] = $col["ops_per_s"]; unit[c] = $col["unit"]
-        if (t >= maxt[c]) { maxt[c] = t }
-        r[c, t, a] = $col["maxrss_kb"]
-    }
-    END {
-        for (k = 1; k <= nc; k++) {
-            c = corder[k]
-            # sort thread counts (insertion sort)
-            for (i = 2; i <= nt[c]; i++) { x = tl[c, i]; j = i - 1
-                while (j > 0 && tl[c, j] > x) { tl[c, j + 1] = tl[c, j]; j-- } tl[c, j + 1] = x }
-            if (nt[c] >= 2) {
-                f = dir "/throughput-" c ".dat"
-                printf "threads" > f
-                for (i = 1; i <= na; i++) printf " %s", aorder[i] > f
-                printf "\n" > f
-                for (j = 1; j <= nt[c]; j++) {
-                    t = tl[c, j]; printf "%d", t > f
-                    for (i = 1; i <= na; i++) { x = v[c, t, aorder[i]]; printf " %s", (x == "" ? "?" : x / 1e6) > f }
-                    printf "\n" > f
-                }
-                close(f)
-                print c "\t" unit[c] > (dir "/throughput.list")
-            }
-            f = dir "/peak-rss.dat"
-            if (k == 1) { printf "config" > f; for (i = 1; i <= na; i++) printf " %s", aorder[i] > f; printf "\n" > f }
-            printf "%s/t%d", c, maxt[c] > f
-            for (i = 1; i <= na; i++) { x = r[c, maxt[c], aorder[i]]; printf " %s", (x == "" ? "?" : x / 1024) > f }
-            printf "\n" > f
-        }
-        print na > (dir "/nalloc")
-    }' "$summary"
-    local na
-    na=$(cat "$out/plotdata/nalloc")
-    {
-        echo "set terminal $term"
-        echo "set datafile missing '?'"
-        echo "set grid ytics"
-        echo "set key outside right top"
-        if [ -f "$out/plotdata/throughput.list" ]; then
-            while IFS=$'\t' read -r c unit; do
-                echo "set output '$out/throughput-$c.png'"
-                echo "set title '$c: median throughput against threads'"
-                echo "set xlabel 'threads'"
-                echo "set ylabel 'million $unit per second (wall)'"
-                echo "set logscale x 2"
-                echo "set yrange [0:*]"
-                echo "plot for [i=2:$((na + 1))] '$out/plotdata/throughput-$c.dat' using 1:i with linespoints lw 2 title columnhead(i)"
-                echo "unset logscale x"
-            done <"$out/plotdata/throughput.list"
-        fi
-        echo "set terminal ${term%% size*} size 1200,560"
-        echo "set output '$out/peak-rss.png'"
-        echo "set title 'median peak RSS (MiB, log scale) per allocator, at the largest thread count'"
-        echo "set style data histograms"
-        echo "set style histogram clustered gap 1"
-        echo "set style fill solid 0.8 border -1"
-        echo "set logscale y"
-        echo "set yrange [0.5:*]"
-        echo "set xlabel ''"
-        echo "set ylabel 'peak RSS, MiB'"
-        echo "set xtics rotate by -40 left"
-        echo "set bmargin 8"
-        echo "plot for [i=2:$((na + 1))] '$out/plotdata/peak-rss.dat' using i:xtic(1) title columnhead(i)"
-    } >"$out/plotdata/plots.gp"
-    if ! gnuplot "$out/plotdata/plots.gp" 2>"$out/plotdata/gnuplot.log"; then
-        bench_note "gnuplot failed: see $out/plotdata/gnuplot.log"
-        return 0
-    fi
-    for f in "$out"/*.png; do [ -e "$f" ] && echo "$f"; done
-}
+bench_plot() { hakbench plot "$1" "$2"; }
 
 # bench_new_results_dir NAME: makes $RESULTS_ROOT/NAME-<date>-<time>, points $RESULTS_ROOT/latest
 # at it, prints it.
@@ -499,7 +288,7 @@ bench_new_results_dir() {
 # application thread that runs the loop). Each includes the loop's own few instructions per pair.
 
 bench_icount() {
-    local n=$1 sizes=$2 csv=$3 tmp spec label size m f line ok
+    local n=$1 sizes=$2 csv=$3 tmp spec label size m line ok
     if ! command -v valgrind >/dev/null 2>&1; then
         bench_note "valgrind not found: no instruction counts"
         return 0
@@ -528,25 +317,11 @@ bench_icount() {
                 continue
             fi
             # Threads are matched by callgrind's thread number (creation order) across the runs.
-            for m in 1 2; do
-                for f in "$tmp/$label.$size.$m".*-*; do
-                    [ -e "$f" ] || continue
-                    awk -v m="$m" -v t="${f##*-}" '/^totals:/ { print m, t + 0, $2; exit }' "$f"
-                done
-            done | awk -v a="$label" -v sz="$size" -v n="$n" '
-                { c[$1, $2] = $3; tot[$1] += $3; tids[$2] = 1 }
-                END {
-                    for (t in tids) { d = c[2, t] - c[1, t]; if (d > app) app = d }
-                    printf "%s,%s,%s,%.1f,%.1f\n", a, sz, n, (tot[2] - tot[1]) / n, app / n
-                }' >>"$csv"
+            hakbench icount-row "$label" "$size" "$n" "$tmp/$label.$size" >>"$csv"
             line=$(tail -n 1 "$csv")
             echo "icount: $line" >&2
         done
     done
 }
 
-bench_icount_markdown() { # CSV > markdown
-    awk -F, 'NR == 1 { print "| allocator | size B | instructions per pair (all threads) | (application thread) |"
-                       print "|---|--:|--:|--:|"; next }
-             { printf "| %s | %s | %s | %s |\n", $1, $2, $4 == "" ? "failed" : $4, $5 == "" ? "-" : $5 }' "$1"
-}
+bench_icount_markdown() { hakbench icount-table "$1"; } # CSV > markdown
