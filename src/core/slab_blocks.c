@@ -38,6 +38,16 @@ void slab_collect_remote(slab_meta_t *s) {
     HAK_COUNT_N(remote_collected, n);
 }
 
+/* Acquire: the pushes of the dropped remote blocks happen before the blocks are carved again.
+ * Nobody pushes concurrently: every block is free, so nobody can free one (short of a double free). */
+void slab_reset_unused(slab_meta_t *s) {
+    HAK_ASSERT(slab_is_unused(s));
+    atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    s->free = NULL;
+    s->nfree = 0;
+    s->carved = 0;
+}
+
 bool slab_is_unused(slab_meta_t *s) {
     uintptr_t remote = atomic_load_explicit(&s->remote, memory_order_relaxed);
     return s->nfree + (uint32_t)(remote >> 48) == s->carved;

@@ -46,6 +46,8 @@ uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) HAK_INTERNAL;
 void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
 /* Every carved block is free (local or remote)? Then the slab can be released. */
 bool slab_is_unused(slab_meta_t *s) HAK_INTERNAL;
+/* An unused slab starts over as if fresh: both lists dropped, nothing carved. */
+void slab_reset_unused(slab_meta_t *s) HAK_INTERNAL;
 /* Any thread: a block of someone else's slab comes back (lock-free push). owner_bits: the
  * slab's owner as its tag named it, to tell that owner (hak_remote_epoch). */
 void slab_push_remote(slab_meta_t *s, void *p, uint32_t owner_bits) HAK_INTERNAL;

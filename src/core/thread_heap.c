@@ -228,7 +228,6 @@ static void give_up_class(unsigned cls) {
             slab_list_remove(lists[l], s);
             s->list = LIST_NONE;
             if (slab_is_unused(s) && release_empty && empty_kept++ >= ORPHAN_EMPTY_KEEP) {
-                slab_collect_remote(s);
                 slab_release(s);
                 continue;
             }
@@ -255,7 +254,6 @@ void heap_trim(void) {
         while (h->empty) release(h, h->empty);
         slab_meta_t *s = h->avail;
         if (s && s->next == s && slab_is_unused(s)) {
-            slab_collect_remote(s);
             release(h, s);
         }
     }
