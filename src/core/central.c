@@ -41,6 +41,7 @@ typedef struct central {
      * ring empty, dropped by the daemon's idle check; relaxed: a hint, the ring is the truth. */
     _Atomic uint32_t depth;
     _Atomic uint32_t taken;                /* ring slabs taken since the last idle check     */
+    uint32_t adopted;                      /* orphans adopted since the last idle check (lock) */
     _Atomic uint64_t refills_ring, refills_sync;   /* statistics, relaxed                 */
 } __attribute__((aligned(64))) central_t;
 
@@ -118,6 +119,7 @@ slab_meta_t *central_adopt(unsigned cls) {
             c->orphans = s->next;
         }
     }
+    if (found) c->adopted = 1;
     pthread_mutex_unlock(&c->lock);
     if (found) HAK_COUNT(slab_adopted);
     return found;
@@ -203,9 +205,19 @@ uint32_t central_daemon_fill(unsigned cls) {
 
 /* ---- Draining ------------------------------------------------------------------------------------ */
 
-static void drain_orphans(central_t *c) {
+/* With idle_only, a class whose threads adopted an orphan since the last call keeps its empty
+ * orphans: with thread churn they are the next thread's slabs, and releasing them made successors
+ * claim (and fault) fresh ones (Larson 8-1000 B, a thread per 102400 operations: 3.5x the new
+ * slabs and +50% RSS with the daemon than without). */
+static void drain_orphans(central_t *c, bool idle_only) {
     slab_meta_t *empty = NULL;
     pthread_mutex_lock(&c->lock);
+    bool busy = c->adopted;
+    c->adopted = 0;
+    if (idle_only && busy) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     uint32_t n = atomic_load_explicit(&c->norphans, memory_order_relaxed);
     for (uint32_t i = 0; i < n && c->orphans; i++) {
         slab_meta_t *s = c->orphans;
@@ -227,7 +239,7 @@ static void drain_ring(unsigned cls, bool all) {
 void central_drain(bool idle_only) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
         central_t *c = &central[cls];
-        if (atomic_load_explicit(&c->norphans, memory_order_relaxed)) drain_orphans(c);
+        if (atomic_load_explicit(&c->norphans, memory_order_relaxed)) drain_orphans(c, idle_only);
         if (!class_uses_ring(cls)) continue;
         if (idle_only && atomic_exchange_explicit(&c->taken, 0, memory_order_relaxed)) continue;
         if (ring_count(cls) || atomic_load_explicit(&c->depth, memory_order_relaxed)) drain_ring(cls, !idle_only);
