@@ -75,6 +75,14 @@ typedef struct hak_stats {
      * hak_stats_counter_name(i). */
     int      debug_counters;
     uint64_t counters[HAK_STATS_COUNTERS];
+    /* What the refill daemon did for each class (always on): fresh slabs it prepared (claimed and
+     * pre-faulted), how many of them threads took (each one a claim and its page faults that the
+     * thread did not do), how many it gave back unused, and the new slabs threads claimed
+     * themselves because none was ready. */
+    uint64_t class_ring_prepared[HAK_STATS_CLASSES];
+    uint64_t class_ring_taken[HAK_STATS_CLASSES];
+    uint64_t class_ring_unused[HAK_STATS_CLASSES];
+    uint64_t class_sync_claims[HAK_STATS_CLASSES];
 } hak_stats_t;
 
 HAK_API void hak_stats_get(hak_stats_t *out);

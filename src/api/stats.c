@@ -47,6 +47,29 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
     X(purges) X(large_live) X(large_live_bytes) X(large_cached) X(large_cached_bytes) \
     X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches)
 
+/* Did the refill daemon help this program? New slabs it had ready versus those threads claimed
+ * themselves (each ready one saved the thread a claim and its page faults), and what it prepared
+ * for nothing. */
+static void print_daemon_value(FILE *f, const hak_stats_t *s) {
+    uint64_t prepared = 0, unused = 0, new_slabs = s->refills_ring + s->refills_sync;
+    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {
+        prepared += s->class_ring_prepared[c];
+        unused += s->class_ring_unused[c];
+    }
+    fprintf(f, "  refill daemon: %llu of %llu new slabs came ready from its rings (%.0f%%); it prepared %llu, "
+               "gave back %llu unused; %llu wake-ups\n",
+            (unsigned long long)s->refills_ring, (unsigned long long)new_slabs,
+            new_slabs ? 100.0 * (double)s->refills_ring / (double)new_slabs : 0.0, (unsigned long long)prepared,
+            (unsigned long long)unused, (unsigned long long)s->daemon_wakeups);
+    if (!prepared) return;
+    fprintf(f, "    %10s %10s %10s %10s %12s\n", "block size", "prepared", "taken", "unused", "self-claimed");
+    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
+        if (s->class_ring_prepared[c] || s->class_ring_taken[c])
+            fprintf(f, "    %10u %10llu %10llu %10llu %12llu\n", s->class_size[c],
+                    (unsigned long long)s->class_ring_prepared[c], (unsigned long long)s->class_ring_taken[c],
+                    (unsigned long long)s->class_ring_unused[c], (unsigned long long)s->class_sync_claims[c]);
+}
+
 static void print_table(FILE *f, const hak_stats_t *s) {
     fprintf(f, "hakmem statistics\n");
 #define ROW(name) fprintf(f, "  %-28s %llu\n", #name, (unsigned long long)s->name);
@@ -56,6 +79,7 @@ static void print_table(FILE *f, const hak_stats_t *s) {
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
         if (s->class_slabs[c]) fprintf(f, " %u:%u", s->class_size[c], s->class_slabs[c]);
     fputc('\n', f);
+    print_daemon_value(f, s);
     if (!s->debug_counters) return;
     fprintf(f, "  debug counters\n");
     for (unsigned i = 0; i < HAK_STATS_COUNTERS; i++)
@@ -69,7 +93,11 @@ static void print_json(FILE *f, const hak_stats_t *s) {
 #undef FIELD
     fprintf(f, "\"classes\":[");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
-        fprintf(f, "%s{\"size\":%u,\"slabs\":%u}", c ? "," : "", s->class_size[c], s->class_slabs[c]);
+        fprintf(f, "%s{\"size\":%u,\"slabs\":%u,\"ring_prepared\":%llu,\"ring_taken\":%llu,\"ring_unused\":%llu,"
+                   "\"sync_claims\":%llu}",
+                c ? "," : "", s->class_size[c], s->class_slabs[c], (unsigned long long)s->class_ring_prepared[c],
+                (unsigned long long)s->class_ring_taken[c], (unsigned long long)s->class_ring_unused[c],
+                (unsigned long long)s->class_sync_claims[c]);
     fprintf(f, "],\"debug_counters\":%s", s->debug_counters ? "{" : "null");
     for (unsigned i = 0; s->debug_counters && i < HAK_STATS_COUNTERS; i++)
         fprintf(f, "%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)s->counters[i]);

@@ -42,7 +42,9 @@ typedef struct central {
     _Atomic uint32_t depth;
     _Atomic uint32_t taken;                /* ring slabs taken since the last idle check     */
     uint32_t adopted;                      /* orphans adopted since the last idle check (lock) */
-    _Atomic uint64_t refills_ring, refills_sync;   /* statistics, relaxed                 */
+    /* Statistics (relaxed): ring slabs taken, slabs claimed by threads, ring slabs the daemon
+     * prepared and gave back unused. */
+    _Atomic uint64_t refills_ring, refills_sync, prepared, unused;
 } __attribute__((aligned(64))) central_t;
 
 static central_t central[HAK_NUM_CLASSES];
@@ -200,6 +202,7 @@ uint32_t central_daemon_fill(unsigned cls) {
         }
         made++;
     }
+    if (made) atomic_fetch_add_explicit(&central[cls].prepared, made, memory_order_relaxed);
     return made;
 }
 
@@ -233,7 +236,9 @@ static void drain_ring(unsigned cls, bool all) {
     uint32_t depth = all ? 0 : atomic_load_explicit(&c->depth, memory_order_relaxed) / 2;
     atomic_store_explicit(&c->depth, depth, memory_order_relaxed);
     slab_meta_t *s;
-    while (ring_count(cls) > depth && (s = ptr_ring_pop(&rings[cls]))) slab_release(s);
+    uint64_t n = 0;
+    for (; ring_count(cls) > depth && (s = ptr_ring_pop(&rings[cls])); n++) slab_release(s);
+    if (n) atomic_fetch_add_explicit(&c->unused, n, memory_order_relaxed);
 }
 
 void central_drain(bool idle_only) {
@@ -250,8 +255,13 @@ void central_drain(bool idle_only) {
 
 void central_stats(hak_stats_t *out) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
-        out->refills_ring += atomic_load_explicit(&central[cls].refills_ring, memory_order_relaxed);
-        out->refills_sync += atomic_load_explicit(&central[cls].refills_sync, memory_order_relaxed);
+        central_t *c = &central[cls];
+        out->class_ring_taken[cls] = atomic_load_explicit(&c->refills_ring, memory_order_relaxed);
+        out->class_sync_claims[cls] = atomic_load_explicit(&c->refills_sync, memory_order_relaxed);
+        out->class_ring_prepared[cls] = atomic_load_explicit(&c->prepared, memory_order_relaxed);
+        out->class_ring_unused[cls] = atomic_load_explicit(&c->unused, memory_order_relaxed);
+        out->refills_ring += out->class_ring_taken[cls];
+        out->refills_sync += out->class_sync_claims[cls];
         out->class_slabs[cls] = atomic_load_explicit(&hak_class_slabs[cls], memory_order_relaxed);
         out->class_size[cls] = hak_class_size[cls];
     }

@@ -42,7 +42,8 @@ void slab_collect_remote(slab_meta_t *s) {
  * Nobody pushes concurrently: every block is free, so nobody can free one (short of a double free). */
 void slab_reset_unused(slab_meta_t *s) {
     HAK_ASSERT(slab_is_unused(s));
-    atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    uintptr_t dropped __attribute__((unused)) = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    HAK_COUNT_N(remote_collected, dropped >> 48);   /* back, like a collect */
     s->free = NULL;
     s->nfree = 0;
     s->carved = 0;

@@ -120,7 +120,8 @@ bool slab_release(slab_meta_t *m) {
      * list are dropped with an acquire, so whoever claims the slab next writes them only after
      * the frees that pushed them (the release below and its claim's acquire carry the order on). */
     HAK_ASSERT(m->nfree + (uint32_t)(atomic_load_explicit(&m->remote, memory_order_relaxed) >> 48) == m->carved);
-    atomic_exchange_explicit(&m->remote, 0, memory_order_acquire);
+    uintptr_t dropped __attribute__((unused)) = atomic_exchange_explicit(&m->remote, 0, memory_order_acquire);
+    HAK_COUNT_N(remote_collected, dropped >> 48);   /* back, like a collect */
     superslab_t *ss = ss_of_meta(m);
     uint64_t now = os_now_ms(), bit = 1ull << m->index;
     slab_set_tag(m, HAK_TAG_FREE);   /* a stale free() into this slab is then caught */

@@ -60,8 +60,18 @@ def check_object(obj, names, expect_on, what, work_done=True):
     classes = obj.get("classes")
     if not isinstance(classes, list) or len(classes) != NUM_CLASSES:
         fail("%s: 'classes' is not a list of %d" % (what, NUM_CLASSES))
-    if any(set(c) != {"size", "slabs"} for c in classes):
-        fail("%s: a class entry is not {size, slabs}" % what)
+    class_keys = {"size", "slabs", "ring_prepared", "ring_taken", "ring_unused", "sync_claims"}
+    if any(set(c) != class_keys for c in classes):
+        fail("%s: a class entry is not {%s}" % (what, ", ".join(sorted(class_keys))))
+    if any(not isinstance(c[k], int) or c[k] < 0 for c in classes for k in class_keys):
+        fail("%s: a class field is not a non-negative integer" % what)
+    for c in classes:
+        if c["ring_taken"] + c["ring_unused"] > c["ring_prepared"]:
+            fail("%s: class %d: ring slabs taken %d + unused %d > prepared %d"
+                 % (what, c["size"], c["ring_taken"], c["ring_unused"], c["ring_prepared"]))
+    if sum(c["ring_taken"] for c in classes) != obj["refills_ring"] or \
+            sum(c["sync_claims"] for c in classes) != obj["refills_sync"]:
+        fail("%s: per-class ring_taken / sync_claims do not add up to refills_ring / refills_sync" % what)
     sizes = [c["size"] for c in classes]
     if sizes != sorted(sizes) or sizes[0] != 8 or sizes[-1] != 262144:
         fail("%s: class sizes are not 8 .. 262144 ascending" % what)
