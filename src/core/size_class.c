@@ -35,7 +35,8 @@ void size_class_init(uint32_t tiny_batch) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t size = class_max_size(c);
         hak_class_size[c] = size;
-        HAK_ASSERT(size_class_of(size) == c && (c == 0 || size_class_of(size - 1) <= c));
+        /* Class 0 (8 B) stays in the tables, unused: no size maps to it (size_class.h). */
+        HAK_ASSERT(c == 0 || (size_class_of(size) == c && size_class_of(size - 1) <= c));
         uint32_t n = size <= HAK_TINY_MAX ? tiny_batch : BATCH_BYTES / size;
         uint32_t min = class_is_medium(c) ? BATCH_MIN_MEDIUM : BATCH_MIN_SMALL;
         if (n < min) n = min;

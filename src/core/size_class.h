@@ -1,8 +1,10 @@
 /* Geometry and size classes: the one place that says how big things are and what each size is
  * called. The same words are used in code and docs:
  *
- *   tiny    1-128 B          classes 0-8 (8, then 16..128 by 16); batches of
- *                            HAKMEM_TINY_REFILL_COUNT blocks
+ *   tiny    1-128 B          classes 1-8 (16..128 by 16); batches of HAKMEM_TINY_REFILL_COUNT
+ *                            blocks. Class 0 (8 B) is kept in the tables but unused: a free
+ *                            block holds a link and the double-free key (free_list_guard.h),
+ *                            two words, so 1-8 B take a 16-byte block
  *   small   129 B-32 KiB     classes 9-40; 64 KiB slabs, many per SuperSlab
  *   medium  32 KiB-256 KiB   classes 41-52; one slab spans a whole SuperSlab (its 31 block slabs)
  *   large   above 256 KiB    no class: each block is its own mapping (large.c)
@@ -45,7 +47,7 @@
  * compile-time table (size_class.c) and the inline function below are the same expression. */
 #define HAK_BAND_CLASS(size, k) \
     (9u + ((unsigned)(k) - 7u) * 4u + (unsigned)(((size) - 1 - ((size_t)1 << (k))) >> ((k) - 2)))
-#define HAK_TINY_CLASS(size)    ((size) <= 8 ? 0u : (unsigned)(((size) + 15) >> 4))
+#define HAK_TINY_CLASS(size)    ((size) <= 8 ? 1u : (unsigned)(((size) + 15) >> 4))
 
 extern const uint8_t hak_class_table[HAK_CLASS_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
 extern uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_INTERNAL;

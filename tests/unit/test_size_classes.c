@@ -1,4 +1,5 @@
-/* Unit test of the size classes: every size maps to the smallest class that fits it, rounding
+/* Unit test of the size classes: every size maps to the smallest class that fits it (class 0 is
+ * unused), rounding
  * waste stays within 25% above 128 B, classes are 16-byte multiples from 16 B on, every power of
  * two from 16 B to 256 KiB is a class (aligned allocation relies on it), and batches are sized by
  * bytes (32 blocks up to 128 B, 32 KiB above, at least 4 blocks up to 32 KiB and 2 above). */
@@ -25,7 +26,10 @@ int main(void) {
         EXPECT(hak_class_size[c] > hak_class_size[c - 1], "class %u not increasing", c);
         EXPECT(hak_class_size[c] % 16 == 0, "class %u size %u not a multiple of 16", c, hak_class_size[c]);
     }
-    EXPECT(hak_class_size[0] == 8, "first class is %u, not 8", hak_class_size[0]);
+    /* Class 0 (8 B) is kept in the tables but no size maps to it: a free block holds a link and
+     * the double-free key (free_list_guard.h), so the smallest block is 16 B. */
+    EXPECT(hak_class_size[0] == 8, "class 0 is %u, not 8", hak_class_size[0]);
+    EXPECT(hak_class_size[1] == 16, "first used class is %u, not 16", hak_class_size[1]);
     EXPECT(hak_class_size[HAK_NUM_CLASSES - 1] == HAK_MEDIUM_MAX, "last class %u", hak_class_size[HAK_NUM_CLASSES - 1]);
     EXPECT(hak_class_size[HAK_FIRST_MEDIUM - 1] == HAK_SMALL_MAX, "last small class is %u", hak_class_size[HAK_FIRST_MEDIUM - 1]);
     EXPECT(hak_class_size[HAK_FIRST_SMALL - 1] == HAK_TINY_MAX, "last tiny class is %u", hak_class_size[HAK_FIRST_SMALL - 1]);
@@ -34,7 +38,8 @@ int main(void) {
         unsigned c = class_of(size);
         if (c >= HAK_NUM_CLASSES) { EXPECT(0, "size %zu -> class %u out of range", size, c); break; }
         EXPECT(hak_class_size[c] >= size, "size %zu -> class %u of %u bytes", size, c, hak_class_size[c]);
-        EXPECT(c == 0 || hak_class_size[c - 1] < size, "size %zu -> class %u, but class %u fits", size, c, c - 1);
+        EXPECT(c >= 1, "size %zu -> the unused class 0", size);
+        EXPECT(c == 1 || hak_class_size[c - 1] < size, "size %zu -> class %u, but class %u fits", size, c, c - 1);
         if (size > 128)
             EXPECT((hak_class_size[c] - size) * 4 <= size, "size %zu wastes %zu bytes", size, hak_class_size[c] - size);
         if (failures > 20) break;
