@@ -73,7 +73,10 @@ HAK_INLINE unsigned slab_index_of(const void *p) {
 HAK_INLINE char *slab_base(superslab_t *ss, unsigned i) { return (char *)ss + ((size_t)i << HAK_SLAB_SHIFT); }
 /* The slab that owns block p: its own 64 KiB slab, or slab 1 for a medium class's SuperSlab. */
 HAK_INLINE uint32_t slab_tag_of(const void *p) {
-    return atomic_load_explicit(&ss_of(p)->slab_tag[slab_index_of(p)], memory_order_relaxed);
+    /* The tag's byte offset (slab index * 4) straight from the address: one shift and one mask,
+     * one instruction fewer on every free than indexing the array by slab_index_of. */
+    uintptr_t off = ((uintptr_t)p >> (HAK_SLAB_SHIFT - 2)) & ((uintptr_t)(HAK_SLABS_PER_SS - 1) << 2);
+    return atomic_load_explicit((_Atomic uint32_t *)((char *)ss_of(p)->slab_tag + off), memory_order_relaxed);
 }
 HAK_INLINE unsigned block_class(const void *p) { return slab_tag_of(p) & HAK_TAG_CLASS_MASK; }
 HAK_INLINE slab_meta_t *slab_of(const void *p) {
