@@ -63,6 +63,7 @@ static void atfork_child(void) {
 
 static bool core_init(void) {
     options_load();
+    guard_init();
     size_class_init((uint32_t)hak_opt->refill_count);
     if (!central_init()) return false;
     background_register(daemon_start);

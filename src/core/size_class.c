@@ -19,6 +19,7 @@ const uint8_t hak_class_table[HAK_CLASS_TABLE_MAX / 8 + 1] = {
 _Static_assert(HAK_CLASS_TABLE_MAX / 8 == 128, "the table rows above cover 1 KiB");
 uint32_t hak_class_size[HAK_NUM_CLASSES];
 uint32_t hak_class_batch[HAK_NUM_CLASSES];
+uint64_t hak_class_recip[HAK_NUM_CLASSES];   /* free_list_guard.h */
 
 #define BATCH_BYTES 32768u        /* batch size target above 128 B */
 #define BATCH_MIN_SMALL 4u        /* at least this many blocks per batch up to 32 KiB */
@@ -43,6 +44,7 @@ void size_class_init(uint32_t tiny_batch) {
         if (n > tiny_batch) n = tiny_batch;
         if (n < 1) n = 1;
         hak_class_batch[c] = n;
+        hak_class_recip[c] = UINT64_MAX / size + 1;
     }
     if (hak_class_size[HAK_FIRST_SMALL] != HAK_TINY_MAX + 32 || hak_class_size[HAK_FIRST_MEDIUM - 1] != HAK_SMALL_MAX
         || hak_class_size[HAK_NUM_CLASSES - 1] != HAK_MEDIUM_MAX)

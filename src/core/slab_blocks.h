@@ -3,6 +3,7 @@
 #ifndef HAK_SLAB_BLOCKS_H
 #define HAK_SLAB_BLOCKS_H
 #include "core/superslab.h"
+#include "core/registry.h"
 #include "platform/track.h"
 
 /* ---- Chains of blocks ----------------------------------------------------------------------- */
@@ -20,8 +21,10 @@ HAK_INLINE void block_set_word(void *b, unsigned i, void *v) {
     *w = v;
     HAK_POISON(w, sizeof *w);
 }
-HAK_INLINE void *block_next(void *b) { return block_word(b, 0); }
-HAK_INLINE void  block_set_next(void *b, void *n) { block_set_word(b, 0, n); }
+#include "core/free_list_guard.h"
+/* Links go through the guard's encoding (plain in default builds, see free_list_guard.h). */
+HAK_INLINE void *block_next(void *b) { return link_decode(b, block_word(b, 0)); }
+HAK_INLINE void  block_set_next(void *b, void *n) { block_set_word(b, 0, link_encode(b, n)); }
 
 /* Cut the first n (>= 1) blocks off a chain that has at least n: head then starts a
  * NULL-terminated chain of n blocks, and the rest of the chain is returned. */

@@ -187,6 +187,9 @@ void *heap_give_back(unsigned cls, void *head, uint32_t n) {
     for (; n && head; n--) {
         HAK_ASSERT((slab_tag_of(head) & ~HAK_TAG_CLASS_MASK) == owner_bits);   /* our own blocks only */
         void *next = block_next(head);
+        /* Blocks freed on the fast path were not checked for being at a block boundary: each is
+         * before it joins its slab (an interior pointer is caught here, late, or at exit). */
+        free_check_boundary(head, cls, "free");
         slab_meta_t *s = slab_of(head);
         block_set_next(head, s->free);
         s->free = head;

@@ -119,7 +119,8 @@ void *tls_refill_alloc(size_t size) {
     if (HAK_UNLIKELY(tls_registered != TLS_REGISTERED)
         && (tls_registered == TLS_EXITING || !thread_register())) {
         void *p = central_alloc_one(cls);
-        if (!p) errno = ENOMEM;
+        if (p) block_clear_free_key(p);
+        else errno = ENOMEM;
         HAK_COUNTS_SETTLE();
         return p;
     }
@@ -137,6 +138,7 @@ void *tls_refill_alloc(size_t size) {
     if (b->underflowed < UINT8_MAX) b->underflowed++;
     b->calm = 0;
     b->growing = 0;
+    block_clear_free_key(batch);
     return batch;
 }
 
@@ -167,9 +169,21 @@ void tls_overflow(unsigned cls) {
     HAK_COUNT(free_overflow);
 }
 
+/* The key is set here too, so the owner's confirmation knows the block is free if the next free
+ * of it is the owner's; a second free on this path cannot be confirmed (the owner takes the remote
+ * list and reuses its links concurrently), so the key is not checked here. The boundary check
+ * costs a multiply: this path is already a CAS on a shared line. */
 void tls_free_remote(void *p, uint32_t tag) {
+    free_check_boundary(p, tag & HAK_TAG_CLASS_MASK, "free");
+    block_set_free_key(p);
     slab_push_remote(slab_of(p), p, tag & ~HAK_TAG_CLASS_MASK);
     HAK_COUNTS_SETTLE();
+}
+
+/* Aborts if p is free already (free_confirm); else the key was user data: push it. */
+void tls_push_suspect(unsigned cls, void *p) {
+    free_confirm(p, cls);
+    tls_list_link(cls, p);
 }
 
 HAK_API void hak_thread_flush(void) {

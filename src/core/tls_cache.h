@@ -4,7 +4,8 @@
  *
  * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load and two
  * stores; a free is a registry bit test, the slab's tag (class and owner) compared with the
- * thread's owner id, and a push with a room check.
+ * thread's owner id, and a push with a room check. The double-free key (free_list_guard.h) adds a
+ * store on malloc, a compare and a store on free.
  * No lock, no atomic read-modify-write, no system call. */
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
@@ -43,25 +44,42 @@ extern __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec"))) H
 void *tls_refill_alloc(size_t size) HAK_INTERNAL HAK_COLD;
 void  tls_overflow(unsigned cls) HAK_INTERNAL HAK_COLD;      /* list past its cap */
 void  tls_free_remote(void *p, uint32_t tag) HAK_INTERNAL HAK_COLD;   /* not our slab */
+void  tls_push_suspect(unsigned cls, void *p) HAK_INTERNAL HAK_COLD;  /* has the free key */
 void  tls_cache_init(void) HAK_INTERNAL;
 
 HAK_INLINE void *tls_list_pop(unsigned cls) {
     tls_bin_t *b = &hak_tls.bins[cls];
     void *p = b->head;
     if (HAK_LIKELY(p != NULL)) {
-        b->head = block_next(p);
+        b->head = link_decode_class(p, block_word(p, 0), cls);   /* block_next, class known */
+        block_clear_free_key(p);
         b->room++;
         HAK_COUNT(malloc_tls_hit);
     }
     return p;
 }
 
-HAK_INLINE void tls_list_push(unsigned cls, void *p) {
+/* The push proper, once p is known not to be free already. */
+HAK_INLINE void tls_list_link(unsigned cls, void *p) {
     tls_bin_t *b = &hak_tls.bins[cls];
+    block_set_free_key(p);
     block_set_next(p, b->head);
     b->head = p;
     HAK_COUNT(free_tls_push);
     if (HAK_UNLIKELY(--b->room < 0)) tls_overflow(cls);
+}
+
+/* A block with the key may be free already: the check is a tail call, so the fast path needs no
+ * stack frame for it. */
+HAK_INLINE void tls_list_push(unsigned cls, void *p) {
+#if HAKMEM_HARDENED
+    if (HAK_UNLIKELY(!block_at_boundary(p, cls))) hak_report_bad_free("free", p, HAK_MSG_INTERIOR);
+#endif
+    if (HAK_UNLIKELY(block_has_free_key(p))) {
+        tls_push_suspect(cls, p);
+        return;
+    }
+    tls_list_link(cls, p);
 }
 
 #endif
