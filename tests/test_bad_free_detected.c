@@ -247,6 +247,20 @@ static int check_mode(void)
     return v && (v[0] == '1' || !strcmp(v, "on") || !strcmp(v, "yes"));
 }
 
+/* AddressSanitizer builds (HAK_ASAN) report a double free through ASan (alloc.c): hakmem's line,
+ * then ASan's report, then ASan's exit code unless ASAN_OPTIONS has abort_on_error=1; and ASan
+ * catches the write after free of the forged link itself. */
+#if defined(HAK_ASAN)
+#define ASAN_BUILD 1
+#else
+#define ASAN_BUILD 0
+#endif
+
+static int stopped(int st)
+{
+    return (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT) || (ASAN_BUILD && WIFEXITED(st) && WEXITSTATUS(st) != 0);
+}
+
 static int hardened(void)
 {
 #if defined(HAKMEM_HARDENED) && HAKMEM_HARDENED
@@ -290,7 +304,7 @@ static int run_case(const bad_case_t *c)
     CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
     char *nl = strchr(err, '\n');
     int promised = c->mode == ALL || (c->mode == CHECK_ONLY && check_mode())
-                   || (c->mode == HARDENED_ONLY && (hardened() || check_mode()));
+                   || (c->mode == HARDENED_ONLY && hardened());
     if (c->phrase == NULL) {
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child %s, want a normal exit; stderr: \"%s\"",
               c->name, describe_status(st), err);
@@ -299,8 +313,8 @@ static int run_case(const bad_case_t *c)
     }
     if (!promised) {
         /* Not promised in this mode: it may go undetected, but any stop must be hakmem's. */
-        CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0)
-              || (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "hakmem")),
+        CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0) || (stopped(st) && strstr(err, "hakmem"))
+              || (ASAN_BUILD && stopped(st) && strstr(err, "AddressSanitizer")),
               "%s: child %s; stderr \"%s\"", c->name, describe_status(st), err);
         if (nl)
             *nl = '\0';
@@ -310,13 +324,13 @@ static int run_case(const bad_case_t *c)
     }
     CHECK(bad != 0, "%s: the child did not report its pointer (%s, stderr \"%s\")", c->name,
           describe_status(st), err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s (%#lx): child %s, want SIGABRT; stderr: \"%s\"",
+    CHECK(stopped(st), "%s (%#lx): child %s, want SIGABRT; stderr: \"%s\"",
           c->name, (unsigned long)bad, describe_status(st), err);
     CHECK(strstr(err, "hakmem") != NULL, "%s: stderr does not mention \"hakmem\": \"%s\"", c->name, err);
     CHECK(strstr(err, c->phrase) != NULL, "%s: stderr does not say \"%s\": \"%s\"", c->name, c->phrase, err);
     CHECK(mentions_pointer(err, bad), "%s: stderr does not give the pointer %#lx: \"%s\"", c->name,
           (unsigned long)bad, err);
-    CHECK(nl == NULL || nl[1] == '\0', "%s: more than one line on stderr: \"%s\"", c->name, err);
+    CHECK(ASAN_BUILD || nl == NULL || nl[1] == '\0', "%s: more than one line on stderr: \"%s\"", c->name, err);
     if (nl)
         *nl = '\0';
     OK("%s: SIGABRT, \"%s\"", c->name, err);

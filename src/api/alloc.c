@@ -7,6 +7,7 @@
 #include "core/tls_cache.h"
 #include "core/large.h"
 #include "platform/os.h"
+#include "core/check_mode.h"
 
 /* The entry points start the allocator (hak_ensure_init) before any core slow path: the core
  * never initialises itself. */
@@ -111,6 +112,7 @@ static size_t block_usable_size(void *p, const char *what) {
     if (registry_contains((uintptr_t)p)) {
         unsigned cls = block_class(p);
         if (cls >= HAK_NUM_CLASSES) invalid_pointer(what, p);
+        if (HAK_UNLIKELY(hak_check_mode)) return check_usable_size(p, cls);   /* the asked size */
         return hak_class_size[cls];
     }
     size_t n = large_usable_size(p);
@@ -167,6 +169,8 @@ static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
  * slab, so such a block is aligned to its size. Larger alignments are large mappings. */
 static void *aligned_impl(size_t align, size_t size) {
     if (align <= 16) return hak_malloc(size < 16 && align == 16 ? 16 : size);
+    /* Checking mode takes a block a byte larger than asked: no longer a power of two. */
+    if (HAK_UNLIKELY(hak_ensure_init() && hak_check_mode)) return large_alloc(size, align, false);
     size_t need = size > align ? size : align;
     if (need <= HAK_MEDIUM_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));

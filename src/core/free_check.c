@@ -5,6 +5,8 @@
 #include <string.h>
 #include "core/tls_cache.h"
 #include "platform/os.h"
+#include "core/check_mode.h"
+#include "core/options.h"
 
 #if HAKMEM_HARDENED
 uintptr_t hak_link_secret;
@@ -14,6 +16,9 @@ uintptr_t hak_link_secret;
  * second half: glibc takes the first for its stack guard), mixed with an address so that it
  * differs between processes even then. */
 void guard_init(void) {
+#if !defined(HAK_ASAN)
+    hak_check_mode = hak_opt->check != 0;   /* ASan builds: ASan's poisoning checks more */
+#endif
 #if HAKMEM_HARDENED
     uintptr_t s = 0;
     if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {

@@ -1,6 +1,6 @@
 /* Guards on free blocks (docs/security.md): a key that marks a block as free, so a second free of
  * it is noticed, and, in HAKMEM_HARDENED builds, encoded links that a use-after-free write cannot
- * turn into an arbitrary allocation. Included by internal.h after block_word/block_set_word.
+ * turn into an arbitrary allocation. Included by slab_blocks.h after block_word/block_set_word.
  *
  * The free key. A block on any free list (TLS list, slab free list, remote list) holds HAK_FREE_KEY
  * in its second word; every path that hands a block out clears that word. So free() of a block

@@ -45,6 +45,8 @@ static option_row_t options[] = {
       "freed large mappings kept for reuse, in MiB" },
     { "HAKMEM_VERBOSE", OPT_BOOL, &opts.verbose, 0, 0, 1,
       "1: print the effective settings once at start-up" },
+    { "HAKMEM_CHECK", OPT_BOOL, &opts.check, 0, 0, 1,
+      "1: checking mode: every malloc and free takes a checked slow path that also catches cross-thread double frees and writes past the end of a block (docs/security.md)" },
     { "HAKMEM_STATS", OPT_STATS, &opts.stats, 0, 0, 2,
       "1: print statistics as a table to stderr at exit; json: as one JSON object" },
     { "HAKMEM_STATS_FILE", OPT_PATH, NULL, 0, 0, 0,

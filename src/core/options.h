@@ -16,6 +16,7 @@ typedef struct hak_options {
     long large_cache_mb;    /* HAKMEM_LARGE_CACHE_MB: freed large mappings kept for reuse        */
     long verbose;           /* HAKMEM_VERBOSE                                                    */
     long stats;             /* HAKMEM_STATS: 0 off, 1 table at exit, 2 json at exit              */
+    long check;             /* HAKMEM_CHECK: 1 = checking mode (check_mode.c)                     */
     char stats_file[256];   /* HAKMEM_STATS_FILE                                                  */
 } hak_options_t;
 

@@ -35,6 +35,8 @@ static __thread heap_class_t heap[HAK_NUM_CLASSES] __attribute__((tls_model("ini
 /* This thread's owner id shifted into a slab tag's owner bits; 0 before heap_thread_start and after
  * heap_thread_exit. (tls_cache.c keeps its own copy next to the lists, for the free fast path.) */
 static __thread uint32_t owner_bits __attribute__((tls_model("initial-exec")));
+
+uint32_t heap_owner_bits(void) { return owner_bits; }
 /* Bytes of empty slabs the thread keeps parked (all classes). */
 static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
 

@@ -12,6 +12,9 @@ void *heap_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
 /* Thread start: take an owner id; returns the thread's owner bits for slab tags (0: no id left,
  * more than 16 million live threads). */
 uint32_t heap_thread_start(void) HAK_INTERNAL;
+/* The calling thread's owner bits (0: none). hak_tls.owner_bits, which free() compares tags with,
+ * is the same except in checking mode (check_mode.h), where it stays 0. */
+uint32_t heap_owner_bits(void) HAK_INTERNAL;
 /* Thread exit: every slab becomes an orphan, the id goes back. The caller must already treat every
  * free as remote (its copy of the owner bits cleared): the slabs change hands here. */
 void heap_thread_exit(void) HAK_INTERNAL;

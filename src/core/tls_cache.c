@@ -8,6 +8,7 @@
 #include "core/central.h"
 #include "core/options.h"
 #include "platform/os.h"
+#include "core/check_mode.h"
 
 __thread tls_cache_t hak_tls __attribute__((tls_model("initial-exec")));
 /* Owning thread only. EXITING: our destructor ran; whatever the thread still allocates or frees
@@ -55,7 +56,7 @@ static bool thread_register(void) {
         tls_registered = TLS_EXITING;
         return false;
     }
-    hak_tls.owner_bits = owner_bits;
+    hak_tls.owner_bits = hak_check_mode ? 0 : owner_bits;   /* checking: every free the checked way (check_mode.h) */
 #if HAKMEM_DEBUG_COUNTERS
     counters_thread_register();
 #endif
@@ -118,12 +119,13 @@ void *tls_refill_alloc(size_t size) {
     HAK_COUNT(malloc_tls_miss);
     if (HAK_UNLIKELY(tls_registered != TLS_REGISTERED)
         && (tls_registered == TLS_EXITING || !thread_register())) {
-        void *p = central_alloc_one(cls);
+        void *p = hak_check_mode ? check_alloc_orphan(size) : central_alloc_one(cls);
         if (p) block_clear_free_key(p);
         else errno = ENOMEM;
         HAK_COUNTS_SETTLE();
         return p;
     }
+    if (HAK_UNLIKELY(hak_check_mode)) return check_alloc(size);
     void *p = tls_list_pop(cls);      /* the list may not have been empty for this class */
     if (p) return p;
     void *batch;
@@ -174,6 +176,10 @@ void tls_overflow(unsigned cls) {
  * list and reuses its links concurrently), so the key is not checked here. The boundary check
  * costs a multiply: this path is already a CAS on a shared line. */
 void tls_free_remote(void *p, uint32_t tag) {
+    if (HAK_UNLIKELY(hak_check_mode) && check_free(p, tag)) {
+        HAK_COUNTS_SETTLE();
+        return;
+    }
     free_check_boundary(p, tag & HAK_TAG_CLASS_MASK, "free");
     block_set_free_key(p);
     slab_push_remote(slab_of(p), p, tag & ~HAK_TAG_CLASS_MASK);
