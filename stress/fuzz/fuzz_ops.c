@@ -15,7 +15,14 @@
  *
  * Opcodes (op % 12): 0-1 malloc, 2 calloc, 3-4 realloc, 5 aligned, 6-7 free, 8 free(NULL) and
  * usable size, 9 rewrite, 10 reallocarray, 11 nothing; op >= 128 with calloc or reallocarray asks
- * for an overflowing product; 0xff is hak_trim and 0xfe hak_thread_flush (no operands).
+ * for an overflowing product, and with 11 makes a bad free (below); 0xff is hak_trim and 0xfe
+ * hak_thread_flush (no operands).
+ *
+ * Bad frees (docs/security.md) run in a forked child, so that a detection (SIGABRT, or ASan's
+ * non-zero exit, with "hakmem" on stderr) can be told from a crash (any other signal) and from a
+ * miss (the child ends normally): a double free of the slot's block, a free of a pointer 8 bytes
+ * into it, or of a stack address; the child then flushes its lists (an interior pointer freed on
+ * the owner's path is checked when it leaves them). At most BAD_FREES_PER_INPUT forks per input.
  * Operand encoding: slot = one byte mod SLOTS; a size = a class byte (top two bits: 0 -> 0..255,
  * 1 -> 0..4 KiB, 2 -> 0..64 KiB, 3 -> 0..256 KiB, or 0..2 MiB if the class byte is 0xff; large
  * blocks are slow to fill and check, so they are kept rare) followed by 1-3 bytes; an alignment = one byte
@@ -27,6 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "hakmem.h"
 
 #define SLOTS 32
@@ -139,8 +149,68 @@ static void place(int slot, void *p, size_t size, size_t align, unsigned char fi
     }
 }
 
+#define BAD_FREES_PER_INPUT 4
+
+static void bad_free_child(void *p, uint8_t kind)
+{
+    char stack_buf[32];
+    memset(stack_buf, 0, sizeof stack_buf);
+    /* libFuzzer's crash handlers would turn the abort into its own report and exit code. */
+    signal(SIGABRT, SIG_DFL);
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    if (!p) p = hak_malloc(64);
+    switch (kind) {
+    case 0: hak_free(p); hak_free(p); break;
+    case 1: hak_free((char *)p + 8); break;
+    default: hak_free(stack_buf + 16); break;
+    }
+    hak_thread_flush();
+    _exit(0);
+}
+
+static void bad_free(int slot, uint8_t kind)
+{
+    static const char *names[] = { "double free", "interior pointer (+8)", "stack address" };
+    int pe[2];
+    if (pipe(pe) != 0) return;
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pe[0]);
+        close(pe[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(pe[0]);
+        dup2(pe[1], 2);
+        bad_free_child(slots[slot].p, kind);
+    }
+    close(pe[1]);
+    char err[16384];
+    size_t n = 0;
+    ssize_t k;
+    char sink[4096];
+    while ((k = read(pe[0], n < sizeof err - 1 ? err + n : sink,
+                     n < sizeof err - 1 ? sizeof err - 1 - n : sizeof sink)) > 0)
+        if (n < sizeof err - 1) n += (size_t)k;
+    err[n] = '\0';
+    close(pe[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    bool said = strstr(err, "hakmem") != NULL;
+    bool stopped = (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT) || (WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    if (!said || !stopped) {
+        fprintf(stderr, "fuzz_ops: %s of slot %d (%p) not detected: child %s %d; its stderr:\n%s\n", names[kind],
+                slot, (void *)slots[slot].p, WIFSIGNALED(st) ? "killed by signal" : "exited with", WIFSIGNALED(st)
+                ? WTERMSIG(st) : WEXITSTATUS(st), err);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int bad_frees = 0;
     input_t in = { data, size };
     pattern_init();
     while (in.left) {
@@ -257,7 +327,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fill_block(m);
             break;
         }
-        default:            /* 11: no operation */
+        default:            /* 11: no operation, or a bad free */
+            if ((op & 0x80) && bad_frees < BAD_FREES_PER_INPUT) {
+                bad_frees++;
+                check_block(slot, m, m->size);
+                bad_free(slot, byte(&in) % 3);
+            }
             break;
         }
     }
