@@ -11,6 +11,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
 MALLOC, CALLOC, REALLOC, ALIGNED, FREE, USABLE, REWRITE, REALLOCARRAY = 0, 2, 3, 5, 6, 8, 9, 10
 CALLOC_OVERFLOW, REALLOCARRAY_OVERFLOW, TRIM, FLUSH = 134, 130, 0xFF, 0xFE
+BAD_FREE = 0x80 | 11  # kind operand: 0 double free, 1 interior pointer, 2 stack address
 
 
 def size(n):
@@ -80,6 +81,12 @@ def reallocarray_cases():
     return out
 
 
+def bad_frees():
+    out = op(MALLOC, 1, size(64), b(1)) + op(MALLOC, 2, size(48), b(2)) + op(MALLOC, 3, size(1 << 20), b(3))
+    out += op(BAD_FREE, 1, b(0)) + op(BAD_FREE, 2, b(1)) + op(BAD_FREE, 3, b(0)) + op(BAD_FREE, 4, b(2))
+    return out + op(FREE, 1) + op(FREE, 2) + op(FREE, 3)
+
+
 def random_mix(seed, length):
     rng = random.Random(seed)
     return bytes(rng.randrange(256) for _ in range(length))
@@ -94,6 +101,7 @@ def main():
         "every_alignment": aligned_cases(),
         "large_and_trim": large_cases(),
         "reallocarray": reallocarray_cases(),
+        "bad_frees": bad_frees(),
         "random_1": random_mix(1, 512),
         "random_2": random_mix(2, 2048),
     }
