@@ -14,6 +14,7 @@
 #include "core/central.h"
 #include "core/tls_cache.h"
 #include "core/large.h"
+#include "core/check_mode.h"
 #include "core/background.h"
 #include "core/counters.h"
 #include "platform/os.h"
@@ -64,6 +65,7 @@ static void atfork_child(void) {
 static bool core_init(void) {
     options_load();
     guard_init();
+    check_mode_init();
     size_class_init((uint32_t)hak_opt->refill_count);
     if (!central_init()) return false;
     background_register(daemon_start);

@@ -16,13 +16,19 @@
  * check every build has (large.c). Not with AddressSanitizer builds, whose poisoning does more. */
 #include <errno.h>
 #include "core/check_mode.h"
-#include "core/tls_cache.h"
 #include "core/thread_heap.h"
 #include "core/central.h"
 #include "core/large.h"
+#include "core/options.h"
 #include "platform/os.h"
 
 bool hak_check_mode;
+
+void check_mode_init(void) {
+#if !defined(HAK_ASAN)
+    hak_check_mode = hak_opt->check != 0;   /* ASan builds: ASan's poisoning checks more */
+#endif
+}
 
 /* ---- Which blocks are in use -------------------------------------------------------------------- */
 /* One bit per 16 bytes of a SuperSlab (a block starts on a 16-byte boundary), in the unused upper

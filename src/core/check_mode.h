@@ -9,6 +9,7 @@
 /* Set once at start-up from HAKMEM_CHECK, before hak_init_state becomes 2: read after an acquire
  * of that state, so plain. */
 extern bool hak_check_mode HAK_INTERNAL;
+void check_mode_init(void) HAK_INTERNAL;   /* start-up: reads HAKMEM_CHECK */
 
 /* A block of at least `size` usable bytes for a registered thread, checked (NULL: no memory). */
 void  *check_alloc(size_t size) HAK_INTERNAL;

@@ -1,11 +1,11 @@
 /* Guards on free blocks (docs/security.md): a key that marks a block as free, so a second free of
  * it is noticed, and, in HAKMEM_HARDENED builds, encoded links that a use-after-free write cannot
- * turn into an arbitrary allocation. Included by slab_blocks.h after block_word/block_set_word.
+ * turn into an arbitrary allocation. Below slab_blocks.h, which links blocks through it.
  *
  * The free key. A block on any free list (TLS list, slab free list, remote list) holds HAK_FREE_KEY
  * in its second word; every path that hands a block out clears that word. So free() of a block
  * whose second word is the key is either a double free or a live block whose owner happened to
- * store exactly the key there; free_confirm (free_check.c) tells the two apart by looking for the
+ * store exactly the key there; free_confirm (tls_cache.c) tells the two apart by looking for the
  * block in the lists it could be on, which is exact. Cost on the fast path: a compare and a store
  * on free, a store on malloc (the key is a 32-bit immediate, sign-extended, so no load).
  * The key is a constant, not a secret: knowing it gains nothing but the slow check (a program that
@@ -20,6 +20,9 @@
  * link copied from one block to another decodes differently. */
 #ifndef HAK_FREE_LIST_GUARD_H
 #define HAK_FREE_LIST_GUARD_H
+#include "core/block_word.h"
+#include "core/superslab.h"
+#include "core/registry.h"
 
 #ifndef HAKMEM_HARDENED
 #define HAKMEM_HARDENED 0
@@ -34,15 +37,8 @@ HAK_INLINE void block_set_free_key(void *b) { block_set_word(b, 1, HAK_FREE_KEY)
 /* Every block leaves the allocator through here (malloc's pop, the refill, the orphan path). */
 HAK_INLINE void block_clear_free_key(void *b) { block_set_word(b, 1, NULL); }
 
-/* Cold, in free_check.c. p: a block of class cls of a slab the calling thread owns, whose second
- * word is the key. Aborts if p is not the start of a carved block or is already free; returns if
- * it is a live block (the key was user data). */
-void free_confirm(void *p, unsigned cls) HAK_INTERNAL HAK_COLD;
 /* Aborts unless p is at a block boundary of its class (p's slab has class cls). */
 void free_check_boundary(void *p, unsigned cls, const char *what) HAK_INTERNAL;
-/* Per class: ceil(2^64 / size), so that off % size == 0 iff off * recip <= recip - 1 (off < 2^32;
- * Lemire, Kaser and Kurz, "Faster remainder by direct computation"). Set by size_class_init. */
-extern uint64_t hak_class_recip[HAK_NUM_CLASSES] HAK_INTERNAL;
 /* Offset of p from the start of its slab's block area (slab 1 for a medium SuperSlab). */
 HAK_INLINE uint32_t block_offset(const void *p, unsigned cls) {
     uintptr_t a = (uintptr_t)p;

@@ -19,7 +19,7 @@ const uint8_t hak_class_table[HAK_CLASS_TABLE_MAX / 8 + 1] = {
 _Static_assert(HAK_CLASS_TABLE_MAX / 8 == 128, "the table rows above cover 1 KiB");
 uint32_t hak_class_size[HAK_NUM_CLASSES];
 uint32_t hak_class_batch[HAK_NUM_CLASSES];
-uint64_t hak_class_recip[HAK_NUM_CLASSES];   /* free_list_guard.h */
+uint64_t hak_class_recip[HAK_NUM_CLASSES];
 
 #define BATCH_BYTES 32768u        /* batch size target above 128 B */
 #define BATCH_MIN_SMALL 4u        /* at least this many blocks per batch up to 32 KiB */

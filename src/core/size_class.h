@@ -52,6 +52,9 @@
 extern const uint8_t hak_class_table[HAK_CLASS_TABLE_MAX / 8 + 1] HAK_INTERNAL;   /* (size+7)>>3 -> class */
 extern uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_INTERNAL;
 extern uint32_t hak_class_batch[HAK_NUM_CLASSES] HAK_INTERNAL;        /* blocks per batch */
+/* Per class: ceil(2^64 / size), so that off % size == 0 iff off * recip <= recip - 1 (off < 2^32;
+ * Lemire, Kaser and Kurz, "Faster remainder by direct computation"). Set by size_class_init. */
+extern uint64_t hak_class_recip[HAK_NUM_CLASSES] HAK_INTERNAL;
 void size_class_init(uint32_t tiny_batch) HAK_INTERNAL;
 
 /* Class of a size up to HAK_CLASS_TABLE_MAX: one load from a constant table (the malloc fast path). */

@@ -7,20 +7,7 @@
 #include "platform/track.h"
 
 /* ---- Chains of blocks ----------------------------------------------------------------------- */
-/* Word i of a free block: 0 links a chain (free list, TLS list, remote list). */
-HAK_INLINE void *block_word(void *b, unsigned i) {
-    void **w = (void **)b + i;
-    HAK_UNPOISON(w, sizeof *w);
-    void *v = *w;
-    HAK_POISON(w, sizeof *w);
-    return v;
-}
-HAK_INLINE void block_set_word(void *b, unsigned i, void *v) {
-    void **w = (void **)b + i;
-    HAK_UNPOISON(w, sizeof *w);
-    *w = v;
-    HAK_POISON(w, sizeof *w);
-}
+#include "core/block_word.h"
 #include "core/free_list_guard.h"
 /* Links go through the guard's encoding (plain in default builds, see free_list_guard.h). */
 HAK_INLINE void *block_next(void *b) { return link_decode(b, block_word(b, 0)); }

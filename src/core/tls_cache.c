@@ -186,6 +186,38 @@ void tls_free_remote(void *p, uint32_t tag) {
     HAK_COUNTS_SETTLE();
 }
 
+/* Lists are walked at most this far: a list longer than any slab or TLS cap is corrupt (a cycle
+ * left by an earlier undetected double free), and the walk must end anyway. */
+#define WALK_MAX (1u << 20)
+
+static bool list_holds(void *head, void *p, uint32_t max) {
+    uint32_t n = 0;
+    for (void *b = head; b; b = block_next(b)) {
+        if (b == p) return true;
+        if (++n > max) hak_fatal("hakmem: free(%p): a free list is corrupted (longer than %u)", p, max);
+    }
+    return false;
+}
+
+/* The caller owns p's slab (its tag carries our owner bits), so the slab's free list and our TLS
+ * list are ours alone. The remote list is pushed by other threads concurrently but taken only by
+ * the owner: the acquire load below sees every block pushed before it with its link written
+ * (slab_blocks.c), and those links do not change until we take the list, so walking that snapshot
+ * is safe. A block of our slab that is free is on exactly one of these three lists: other
+ * threads' frees of it go to the remote list, never to their own TLS lists. */
+static void free_confirm(void *p, unsigned cls) {
+    free_check_boundary(p, cls, "free");
+    slab_meta_t *s = slab_of(p);
+    if (block_offset(p, cls) / s->block_size >= s->carved)
+        hak_report_bad_free("free", p, "not a block in use: never handed out, or freed and its slab reset");
+    uintptr_t remote = atomic_load_explicit(&s->remote, memory_order_acquire);
+    if (list_holds(hak_tls.bins[cls].head, p, WALK_MAX)
+        || list_holds(s->free, p, s->nfree)
+        || list_holds((void *)(remote & HAK_REMOTE_PTR_MASK), p, (uint32_t)(remote >> 48)))
+        hak_report_double_free("free", p);
+    /* A live block whose second word held the key by chance: an ordinary free. */
+}
+
 /* Aborts if p is free already (free_confirm); else the key was user data: push it. */
 void tls_push_suspect(unsigned cls, void *p) {
     free_confirm(p, cls);
