@@ -2,8 +2,10 @@
  *
  * Two ways to use it:
  *  - as a malloc replacement: link with -lhakmem or LD_PRELOAD=libhakmem.so; malloc, free, calloc,
- *    realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc and
- *    malloc_usable_size are then hakmem's;
+ *    realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
+ *    malloc_usable_size, C23's free_sized and free_aligned_sized, glibc's malloc_trim, mallinfo2,
+ *    mallinfo, malloc_stats, malloc_info and mallopt, and every C++ operator new and delete are
+ *    then hakmem's;
  *  - through the prefixed API below, which is always exported. Sanitizer builds (which own malloc)
  *    and tests use it; it behaves exactly like the standard calls of the same name.
  *
@@ -14,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#if defined(__GLIBC__)
+#include <malloc.h>   /* struct mallinfo, struct mallinfo2 */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +38,39 @@ HAK_API void  *hak_memalign(size_t alignment, size_t size);
 HAK_API void  *hak_valloc(size_t size);
 HAK_API void  *hak_pvalloc(size_t size);
 HAK_API size_t hak_malloc_usable_size(void *ptr);
+
+/* C23: free a block allocated with this size (malloc, calloc, realloc) or with this alignment and
+ * size (aligned_alloc). A wrong size is undefined behaviour, as in C23; hakmem then frees the block
+ * as free() would. */
+HAK_API void   hak_free_sized(void *ptr, size_t size);
+HAK_API void   hak_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* ---- C++ allocation, prefixed (the operators of the overriding library are these) ----------- */
+/* operator new's contract: never NULL; on failure the installed std::new_handler is called and the
+ * allocation retried while there is one, then std::bad_alloc is thrown (through libstdc++, which
+ * must be loaded: without it a failure aborts with a message). The _nothrow forms return NULL
+ * instead of throwing. Alignment: a power of two. Free with hak_free, hak_free_sized or
+ * hak_free_aligned_sized. */
+HAK_API void  *hak_new(size_t size);
+HAK_API void  *hak_new_nothrow(size_t size);
+HAK_API void  *hak_new_aligned(size_t size, size_t alignment);
+HAK_API void  *hak_new_aligned_nothrow(size_t size, size_t alignment);
+
+/* ---- glibc extensions, prefixed (docs/configuration.md: what each reports) ------------------ */
+/* Gives free memory back to the OS (hak_trim); 1 if any was released, else 0. */
+HAK_API int    hak_malloc_trim(size_t pad);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+HAK_API struct mallinfo2 hak_mallinfo2(void);
+#endif
+#if defined(__GLIBC__)
+HAK_API struct mallinfo  hak_mallinfo(void);   /* mallinfo2 saturated to INT_MAX */
+#endif
+/* glibc's summary lines, then the hak_stats_print table, on stderr. */
+HAK_API void   hak_malloc_stats(void);
+/* The statistics as XML; options must be 0 (else -1 and EINVAL). */
+HAK_API int    hak_malloc_info(int options, FILE *fp);
+/* Accepted and ignored: 1 for the parameters <malloc.h> defines, 0 for others. */
+HAK_API int    hak_mallopt(int param, int value);
 
 /* ---- Control ------------------------------------------------------------------------------------ */
 /* Gives the calling thread's cached blocks back to the shared pool (also done at thread exit). */

@@ -218,3 +218,6 @@ HAK_API void *hak_pvalloc(size_t size) {
     size_t rounded = size ? (size + pg - 1) & ~(pg - 1) : pg;
     return aligned_impl(pg, rounded);
 }
+
+/* hak_new*, hak_free_sized, hak_free_aligned_sized: in this translation unit (see that file). */
+#include "api/sized_new.c"
