@@ -20,6 +20,7 @@
 #include "platform/os.h"
 #include "lockfree/rcu.h"
 #include "refill_thread/daemon.h"
+#include "refill_thread/stats_stream.h"
 
 _Atomic int hak_init_state;
 
@@ -89,6 +90,13 @@ bool hak_init_slow(void) {
         if (hak_opt->stats && atexit(stats_at_exit) != 0)
             hak_message("hakmem: warning: atexit failed: no statistics at exit");
         if (hak_opt->verbose) options_print();
+        /* HAKMEM_STATS_INTERVAL_MS: the daemon writes the samples, so it starts now (with
+         * HAKMEM_REFILL_THREAD=0 for them only); one that is not running (could not start, or a
+         * fork child's) starts on the next growth. */
+        if (stats_stream_start()) {
+            background_want();
+            daemon_start();
+        }
         return true;
     }
     /* Another thread is initialising (core_init makes no call that could come back here). */

@@ -117,7 +117,8 @@ HAK_API void hak_stats_print_json(FILE *out) {
 }
 
 void stats_at_exit(void) {
-    FILE *f = hak_opt->stats_file[0] ? fopen(hak_opt->stats_file, "w") : stderr;
+    /* Appended when the live statistics go to the same file (HAKMEM_STATS_INTERVAL_MS). */
+    FILE *f = hak_opt->stats_file[0] ? fopen(hak_opt->stats_file, hak_opt->stats_interval_ms ? "a" : "w") : stderr;
     if (!f) {
         hak_message("hakmem: cannot open HAKMEM_STATS_FILE '%s'", hak_opt->stats_file);
         return;

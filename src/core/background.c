@@ -9,18 +9,25 @@ _Atomic int hak_purge_pending;
 
 static bool (*starter)(void);
 static _Atomic uint32_t growth_seen;      /* growth events until the worker starts */
+static _Atomic int started;               /* the starter said a worker runs; 0 in a fork child */
+static _Atomic int wanted;                /* background_want: start on the first growth */
 
 void background_register(bool (*start)(void)) { starter = start; }
+void background_want(void) { atomic_store_explicit(&wanted, 1, memory_order_relaxed); }
 
 void background_set_running(bool running) {
     atomic_store_explicit(&hak_background_running, running, memory_order_relaxed);
 }
 
 void background_note_growth(void) {
-    if (background_running() || !hak_opt->refill_thread || !starter) return;
-    if (atomic_fetch_add_explicit(&growth_seen, 1, memory_order_relaxed) + 1 < BACKGROUND_START_AFTER) return;
+    if (!starter || atomic_load_explicit(&started, memory_order_relaxed)) return;
+    if (!atomic_load_explicit(&wanted, memory_order_relaxed)) {
+        if (!hak_opt->refill_thread) return;
+        if (atomic_fetch_add_explicit(&growth_seen, 1, memory_order_relaxed) + 1 < BACKGROUND_START_AFTER) return;
+    }
     /* Could not start (no memory, thread limit): stay synchronous, count again from zero. */
-    if (!starter()) atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
+    if (starter()) atomic_store_explicit(&started, 1, memory_order_relaxed);
+    else atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
 }
 
 void background_note_purge_pending(void) {
@@ -31,6 +38,7 @@ void background_note_purge_pending(void) {
 /* The child has no worker thread: synchronous until it starts one of its own. */
 void background_atfork_child(void) {
     atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
+    atomic_store_explicit(&started, 0, memory_order_relaxed);
     atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
     event_reset(&hak_background_event);
 }

@@ -9,7 +9,8 @@
  * first of a class, i.e. the heap keeps growing: 4 x 64 KiB) or a large free (a large-only
  * program gets its mapping cache purged too). A short-lived command, a program with a steady heap
  * or one that never grows past one slab per class never starts a thread. HAKMEM_REFILL_THREAD=0
- * never starts it. */
+ * never starts it, unless the worker has work of its own (background_want: the live statistics),
+ * which starts it on the first growth instead (a fork child, which has no worker). */
 #ifndef HAK_BACKGROUND_H
 #define HAK_BACKGROUND_H
 #include "platform/event.h"
@@ -34,6 +35,10 @@ HAK_INLINE bool background_running(void) {
 /* The heap grew (a growth claim or a large free): counts toward the start rule. From slow paths
  * with no lock held only (starting a thread allocates). */
 void background_note_growth(void) HAK_INTERNAL;
+/* The worker has work of its own besides the core's (the live statistics stream): once it is
+ * gone (fork child), the first growth starts it again, even with HAKMEM_REFILL_THREAD=0. Whether
+ * the core may count on it (background_running) stays the starter's to say. */
+void background_want(void) HAK_INTERNAL;
 /* Memory was released that the purge timer should look at: arms it (wakes the daemon on the
  * first release after a purge, not on every release). */
 void background_note_purge_pending(void) HAK_INTERNAL;

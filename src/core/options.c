@@ -50,7 +50,9 @@ static option_row_t options[] = {
     { "HAKMEM_STATS", OPT_STATS, &opts.stats, 0, 0, 2,
       "1: print statistics as a table to stderr at exit; json: as one JSON object" },
     { "HAKMEM_STATS_FILE", OPT_PATH, NULL, 0, 0, 0,
-      "write the exit statistics to this file instead of stderr" },
+      "write the exit statistics to this file instead of stderr (and the live statistics, appended)" },
+    { "HAKMEM_STATS_INTERVAL_MS", OPT_LONG, &opts.stats_interval_ms, 0, 0, 3600000,
+      "append one JSON line of statistics every N ms (0: off) to HAKMEM_STATS_FILE, default ./hakmem-stats.<pid>.jsonl" },
 };
 
 #define NUM_OPTIONS (sizeof options / sizeof options[0])

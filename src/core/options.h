@@ -18,6 +18,7 @@ typedef struct hak_options {
     long stats;             /* HAKMEM_STATS: 0 off, 1 table at exit, 2 json at exit              */
     long check;             /* HAKMEM_CHECK: 1 = checking mode (check_mode.c)                     */
     char stats_file[256];   /* HAKMEM_STATS_FILE                                                  */
+    long stats_interval_ms; /* HAKMEM_STATS_INTERVAL_MS: live statistics every N ms (0 = off)     */
 } hak_options_t;
 
 extern const hak_options_t *const hak_opt HAK_INTERNAL;

@@ -8,11 +8,17 @@
  * the start rule is there. The daemon is never needed for progress: a thread whose ring is empty
  * claims a slab itself (central.c). It never spins: with nothing to do it sleeps on the event
  * (platform/event.h: no lost wake-ups), with a timeout only while classes are engaged
- * (RING_POLL_MS) or something waits to be purged. */
+ * (RING_POLL_MS) or something waits to be purged.
+ *
+ * The same thread writes the live statistics (stats_stream.c, HAKMEM_STATS_INTERVAL_MS): then it
+ * starts at start-up, sleeps no longer than the next sample is due, and with
+ * HAKMEM_REFILL_THREAD=0 runs for the statistics only, paused for ever (no ring, no purge), without
+ * telling the core it runs. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include "refill_thread/daemon.h"
+#include "refill_thread/stats_stream.h"
 #include "core/background.h"
 #include "core/central.h"
 #include "core/superslab.h"
@@ -69,8 +75,9 @@ static void *daemon_main(void *arg) {
     long poll_ms = RING_POLL_MS;
     for (;;) {
         uint32_t seq = event_seq(wake);
+        stats_stream_tick();
         pthread_mutex_lock(&work_lock);
-        bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed);
+        bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed) || !hak_opt->refill_thread;
         uint32_t made = paused ? 0 : fill_rings();
         atomic_fetch_add_explicit(&hak_background_slabs, made, memory_order_relaxed);
         HAK_COUNT_N(daemon_batches, made);
@@ -101,9 +108,14 @@ static void *daemon_main(void *arg) {
              * purge tick disengages idle classes, and then the daemon sleeps without timeout. */
             if (engaged && (timeout < 0 || timeout > poll_ms)) timeout = poll_ms;
             if (engaged && poll_ms < RING_POLL_MAX_MS) poll_ms *= 2;   /* this poll finds nothing to do */
-            event_sleep(wake, seq, timeout);
-            atomic_fetch_add_explicit(&hak_background_wakeups, 1, memory_order_relaxed);
-            HAK_COUNT(daemon_wakeups);
+            long wait_ms = stats_stream_timeout(timeout);
+            event_sleep(wake, seq, wait_ms);
+            /* A wake-up only for the next statistics sample (no signal came, and the daemon's own
+             * timeout was longer) is not counted: daemon_wakeups keeps meaning the daemon's work. */
+            if (wait_ms == timeout || event_seq(wake) != seq) {
+                atomic_fetch_add_explicit(&hak_background_wakeups, 1, memory_order_relaxed);
+                HAK_COUNT(daemon_wakeups);
+            }
             if (next_tick == UINT64_MAX) next_tick = os_now_ms() + (uint64_t)hak_opt->purge_delay_ms / 2 + 1;
         }
         event_busy(wake);
@@ -141,7 +153,9 @@ bool daemon_start(void) {
         atomic_store_explicit(&daemon_state, DAEMON_STARTING, memory_order_relaxed);
         bool ok = spawn();   /* on failure (no memory, thread limit) stay synchronous */
         atomic_store_explicit(&daemon_state, ok ? DAEMON_RUNNING : DAEMON_OFF, memory_order_relaxed);
-        if (ok) background_set_running(true);
+        /* With HAKMEM_REFILL_THREAD=0 the thread runs for the statistics stream only: the core
+         * must not count on it (no rings, purges by the threads themselves). */
+        if (ok && hak_opt->refill_thread) background_set_running(true);
     }
     bool running = atomic_load_explicit(&daemon_state, memory_order_relaxed) == DAEMON_RUNNING;
     pthread_mutex_unlock(&daemon_lock);
