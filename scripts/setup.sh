@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config liburcu-dev libck-dev clang libclang-rt-14-dev valgrind
       strace time gnuplot-nox libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 git
-      perl gawk)
+      perl gawk dpkg-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
