@@ -19,8 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 static size_t page_size;
 
@@ -191,7 +192,7 @@ static void test_overflow_enomem(void)
         size_t n = k == 0 ? 100 : 300 * KiB;
         unsigned char *p = API(malloc)(n);
         CHECK(p != NULL, "malloc(%zu)", n);
-        pattern_fill(p, n, 77 + k);
+        canary_fill(p, n, 77 + k);
         volatile size_t big = SIZE_MAX - 64;
         errno = 0;
         void *q = API(realloc)(p, big);
@@ -200,7 +201,7 @@ static void test_overflow_enomem(void)
         errno = 0;
         q = API(reallocarray)(p, c, s);
         CHECK(q == NULL && errno == ENOMEM, "reallocarray(p, overflow) = %p errno %d", q, errno);
-        CHECK(pattern_check(p, n, 77 + k) == n, "block of %zu changed by a failed realloc", n);
+        CHECK(canary_find(p, n, 77 + k) == n, "block of %zu changed by a failed realloc", n);
         API(free)(p);
     }
     OK("failed realloc/reallocarray (ENOMEM) keep the old small and large block intact");
@@ -283,18 +284,14 @@ static void test_alignments(void)
                 CHECK(is_aligned(p, align), "%s(%zu, %zu) = %p misaligned", name, align, n, p);
                 CHECK(API(malloc_usable_size)(p) >= n, "%s(%zu, %zu): usable %zu", name, align, n,
                       API(malloc_usable_size)(p));
-                if (n <= 40000)
-                    pattern_fill(p, n, align + i);
-                else
-                    pattern_fill_sparse(p, n, align + i);
+                canary_fill(p, n, align + i);
                 blk[i] = p;
                 count++;
             }
             /* All live together: no overlap, contents intact. */
             for (int i = 0; i < NS; i++) {
                 size_t n = sizes[i];
-                size_t bad = n <= 40000 ? pattern_check(blk[i], n, align + i)
-                                        : pattern_check_sparse(blk[i], n, align + i);
+                size_t bad = canary_find(blk[i], n, align + i);
                 CHECK(bad == n, "aligned block (align %zu, size %zu) corrupted at offset %zu",
                       align, n, bad);
             }
@@ -308,9 +305,9 @@ static void test_alignments(void)
     /* realloc of an over-aligned block keeps its contents. */
     void *p = NULL;
     CHECK(API(posix_memalign)(&p, 4096, 3000) == 0, "posix_memalign(4096, 3000)");
-    pattern_fill(p, 3000, 5);
+    canary_fill(p, 3000, 5);
     p = API(realloc)(p, 200000);
-    CHECK(p != NULL && pattern_check(p, 3000, 5) == 3000, "realloc of an aligned block lost data");
+    CHECK(p != NULL && canary_find(p, 3000, 5) == 3000, "realloc of an aligned block lost data");
     API(free)(p);
     OK("realloc of a posix_memalign'ed block keeps its contents");
 }
@@ -337,22 +334,17 @@ static void test_valloc_pvalloc(void)
 
 /* ---- realloc ------------------------------------------------------------------------------ */
 
-static void *realloc_checked(void *p, size_t old, size_t n, uint64_t seed_old, uint64_t seed_new)
+static void *realloc_keeps(void *p, size_t old, size_t n, uint64_t seed_old, uint64_t seed_new)
 {
     unsigned char *q = API(realloc)(p, n);
     CHECK(q != NULL, "realloc(%p, %zu) returned NULL", p, n);
     CHECK(is_aligned(q, required_alignment(n)), "realloc to %zu gave misaligned %p", n, q);
     size_t keep = old < n ? old : n;
-    /* Filled sparsely when the old size was large: only a whole old block has its tail written. */
-    size_t bad = old <= 64 * KiB ? pattern_check(q, keep, seed_old)
-                                 : pattern_check_sparse_ex(q, keep, seed_old, keep == old);
+    size_t bad = canary_find_prefix(q, old, seed_old, keep);
     CHECK(bad == keep, "realloc %zu -> %zu lost contents at offset %zu", old, n, bad);
     CHECK(API(malloc_usable_size)(q) >= n, "realloc to %zu: usable %zu", n,
           API(malloc_usable_size)(q));
-    if (n <= 64 * KiB)
-        pattern_fill(q, n, seed_new);
-    else
-        pattern_fill_sparse(q, n, seed_new);
+    canary_fill(q, n, seed_new);
     return q;
 }
 
@@ -364,11 +356,11 @@ static void test_realloc(void)
     void *p = NULL;
     uint64_t seed = 1;
     for (size_t i = 0; i < N_PROBE; i++, seed++) {
-        p = realloc_checked(p, old, probe_sizes[i], seed - 1, seed);
+        p = realloc_keeps(p, old, probe_sizes[i], seed - 1, seed);
         old = probe_sizes[i];
     }
     for (size_t i = N_PROBE; i-- > 0; seed++) {
-        p = realloc_checked(p, old, probe_sizes[i], seed - 1, seed);
+        p = realloc_keeps(p, old, probe_sizes[i], seed - 1, seed);
         old = probe_sizes[i];
     }
     API(free)(p);
@@ -380,9 +372,9 @@ static void test_realloc(void)
     for (size_t n = 1; n <= 5000; n++, seed++) {
         unsigned char *q = API(realloc)(p, n);
         CHECK(q != NULL, "realloc(%zu)", n);
-        CHECK(old == 0 || pattern_check(q, old, seed - 1) == old, "realloc %zu -> %zu lost data",
+        CHECK(old == 0 || canary_find(q, old, seed - 1) == old, "realloc %zu -> %zu lost data",
               old, n);
-        pattern_fill(q, n, seed);
+        canary_fill(q, n, seed);
         p = q;
         old = n;
     }
@@ -390,12 +382,12 @@ static void test_realloc(void)
     OK("realloc growing 1 byte at a time from 1 to 5000 keeps contents");
 
     /* Random walk over 1 B..4 MiB, with another block kept live beside it. */
-    uint64_t rng = 0x1234567;
+    rng_t rng = 0x1234567;
     p = NULL;
     old = 0;
     void *other = API(malloc)(1000);
     CHECK(other != NULL, "malloc(1000)");
-    pattern_fill(other, 1000, 999);
+    canary_fill(other, 1000, 999);
     for (int i = 0; i < 400; i++, seed++) {
         size_t n;
         switch (rng_next(&rng) % 4) {
@@ -404,10 +396,10 @@ static void test_realloc(void)
         case 2: n = rng_range(&rng, 40001, 512 * KiB); break;
         default: n = rng_range(&rng, 512 * KiB, 4 * MiB); break;
         }
-        p = realloc_checked(p, old, n, seed - 1, seed);
+        p = realloc_keeps(p, old, n, seed - 1, seed);
         old = n;
     }
-    CHECK(pattern_check(other, 1000, 999) == 1000, "a neighbouring block was corrupted by realloc");
+    CHECK(canary_find(other, 1000, 999) == 1000, "a neighbouring block was corrupted by realloc");
     API(free)(p);
     API(free)(other);
     OK("realloc random walk of 400 sizes over 1 B..4 MiB keeps contents and neighbours");
@@ -416,11 +408,11 @@ static void test_realloc(void)
     p = NULL;
     old = 0;
     for (size_t n = 1 * MiB; n <= 64 * MiB; n *= 2, seed++) {
-        p = realloc_checked(p, old, n, seed - 1, seed);
+        p = realloc_keeps(p, old, n, seed - 1, seed);
         old = n;
     }
     for (size_t n = 32 * MiB; n >= 64 * KiB; n /= 4, seed++) {
-        p = realloc_checked(p, old, n, seed - 1, seed);
+        p = realloc_keeps(p, old, n, seed - 1, seed);
         old = n;
     }
     API(free)(p);
@@ -498,7 +490,7 @@ static void test_all_sizes_contents(void)
     for (size_t n = 1; n <= 40000; n += n < 4096 ? 1 : HAK_SCALE(1, 29), count++) {
         size_t slot = count % W;
         if (win[slot]) {
-            size_t bad = pattern_check(win[slot], len[slot], len[slot]);
+            size_t bad = canary_find(win[slot], len[slot], len[slot]);
             CHECK(bad == len[slot], "block of %zu bytes corrupted at offset %zu", len[slot], bad);
             API(free)(win[slot]);
         }
@@ -508,12 +500,12 @@ static void test_all_sizes_contents(void)
         size_t u = API(malloc_usable_size)(p);
         CHECK(u >= n, "malloc(%zu): usable %zu", n, u);
         memset(p, 0xEE, u);
-        pattern_fill(p, n, n);
+        canary_fill(p, n, n);
         win[slot] = p;
         len[slot] = n;
     }
     for (size_t i = 0; i < W; i++) {
-        CHECK(pattern_check(win[i], len[i], len[i]) == len[i], "block of %zu corrupted", len[i]);
+        CHECK(canary_find(win[i], len[i], len[i]) == len[i], "block of %zu corrupted", len[i]);
         API(free)(win[i]);
     }
     OK("%zu sizes 1..40000: non-NULL, aligned, usable >= n, contents intact among %d live blocks",
@@ -531,7 +523,7 @@ static void test_all_sizes_contents(void)
         for (int j = 0; j < 3 && sz[j]; j++) {
             size_t slot = (count * 3 + (size_t)j) % W;
             if (win[slot]) {
-                size_t bad = pattern_check(win[slot], len[slot], len[slot]);
+                size_t bad = canary_find(win[slot], len[slot], len[slot]);
                 CHECK(bad == len[slot], "block of %zu bytes corrupted at offset %zu", len[slot], bad);
                 API(free)(win[slot]);
             }
@@ -540,14 +532,14 @@ static void test_all_sizes_contents(void)
             CHECK(is_aligned(p, alignof(max_align_t)), "malloc(%zu) = %p misaligned", sz[j], p);
             CHECK(API(malloc_usable_size)(p) >= sz[j], "malloc(%zu): usable %zu", sz[j],
                   API(malloc_usable_size)(p));
-            pattern_fill(p, sz[j], sz[j]);
+            canary_fill(p, sz[j], sz[j]);
             win[slot] = p;
             len[slot] = sz[j];
         }
     }
     for (size_t i = 0; i < W; i++)
         if (win[i]) {
-            CHECK(pattern_check(win[i], len[i], len[i]) == len[i], "block of %zu corrupted", len[i]);
+            CHECK(canary_find(win[i], len[i], len[i]) == len[i], "block of %zu corrupted", len[i]);
             API(free)(win[i]);
         }
     OK("%zu sizes 40001..600000 (and 2^k, 2^k+1): non-NULL, aligned, usable >= n, contents "
@@ -559,7 +551,7 @@ static void test_all_sizes_contents(void)
     int k = 0, nlarge = 0;
     for (size_t n = 40001; n <= 64 * MiB; n = n * 3 / 2 + 4093, k = (k + 1) % 4) {
         if (big[k]) {
-            CHECK(pattern_check(big[k], blen[k], blen[k]) == blen[k], "large block of %zu corrupted",
+            CHECK(canary_find(big[k], blen[k], blen[k]) == blen[k], "large block of %zu corrupted",
                   blen[k]);
             API(free)(big[k]);
         }
@@ -568,19 +560,19 @@ static void test_all_sizes_contents(void)
         CHECK(is_aligned(big[k], alignof(max_align_t)), "malloc(%zu) misaligned", n);
         CHECK(API(malloc_usable_size)(big[k]) >= n, "malloc(%zu): usable %zu", n,
               API(malloc_usable_size)(big[k]));
-        pattern_fill(big[k], n, n);
+        canary_fill(big[k], n, n);
         blen[k] = n;
         nlarge++;
     }
     big[k] = API(malloc)(64 * MiB);
     CHECK(big[k] != NULL, "malloc(64 MiB)");
-    pattern_fill(big[k], 64 * MiB, 64);
-    CHECK(pattern_check(big[k], 64 * MiB, 64) == 64 * MiB, "64 MiB block corrupted");
+    canary_fill(big[k], 64 * MiB, 64);
+    CHECK(canary_find(big[k], 64 * MiB, 64) == 64 * MiB, "64 MiB block corrupted");
     API(free)(big[k]);
     big[k] = NULL;
     for (int i = 0; i < 4; i++)
         if (big[i]) {
-            CHECK(pattern_check(big[i], blen[i], blen[i]) == blen[i], "large block corrupted");
+            CHECK(canary_find(big[i], blen[i], blen[i]) == blen[i], "large block corrupted");
             API(free)(big[i]);
         }
     OK("%d large sizes 40001 B..64 MiB: fully written and read back, 4 live at a time", nlarge + 1);

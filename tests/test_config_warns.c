@@ -8,8 +8,9 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 extern char **environ;
 

@@ -20,9 +20,10 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 
-#include "api.h"
-#include "daemon_wait.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/daemon_wait.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 #define SMALL_BYTES (100 * MiB)
 #define LARGE_BYTES (50 * MiB)
@@ -38,7 +39,7 @@ struct burst {
 static void *allocate_small(void *arg)
 {
     struct burst *b = arg;
-    uint64_t rng = b->seed;
+    rng_t rng = b->seed;
     b->ptr = API(malloc)(MAX_SMALL * sizeof(void *));
     CHECK(b->ptr != NULL, "malloc pointer table");
     while (b->bytes < SMALL_BYTES / 2) {

@@ -14,8 +14,9 @@
 #include <ctype.h>
 #include <sys/mman.h>
 
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 static char global_array[256];
 

@@ -15,8 +15,9 @@
  *     skipped and the test rests on checks 1 and 2.
  * Usage: test_large_cache_no_syscall [loop BYTES]   (loop: warm up, run the loop, print its faults) */
 #define _GNU_SOURCE
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 #define ITER 10000
 

@@ -23,8 +23,9 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 #define TARGET (200 * MiB)
 #define MAX_BLOCKS (TARGET / 48 + 1)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "support/check.h"
 #include "hakmem.h"
 
 /* Through volatile pointers: the compiler cannot pair or drop the calls. */

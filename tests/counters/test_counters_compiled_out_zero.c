@@ -4,7 +4,7 @@
  * docs/counters.md use them). */
 #include <stdio.h>
 
-#include "check.h"
+#include "support/check.h"
 #include "hakmem.h"
 
 int main(void)

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
+#include "support/check.h"
 #include "counters_util.h"
 
 #define MAX_THREADS 16

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "check.h"
+#include "support/check.h"
 #include "counters_util.h"
 
 #define LARGE_SIZE (300u * 1024)

@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include "core/size_class.h"
 #include "core/central.h"
-
-static int failures;
-#define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "support/check.h"
 
 /* Both ways the library finds a class: the table the malloc fast path reads, and the band formula
  * (for sizes above the table); where both apply they must agree. */
@@ -42,7 +39,7 @@ int main(void) {
         EXPECT(c == 1 || hak_class_size[c - 1] < size, "size %zu -> class %u, but class %u fits", size, c, c - 1);
         if (size > 128)
             EXPECT((hak_class_size[c] - size) * 4 <= size, "size %zu wastes %zu bytes", size, hak_class_size[c] - size);
-        if (failures > 20) break;
+        if (hak_test_failures > 20) break;
     }
     for (size_t p = 16; p <= HAK_MEDIUM_MAX; p <<= 1)
         EXPECT(hak_class_size[class_of(p)] == p, "power of two %zu is not a class", p);
@@ -58,6 +55,6 @@ int main(void) {
     EXPECT(central_ring_high() >= 1 && central_ring_high() * HAK_SLAB_SIZE <= 262144,
            "rings of %u fresh slabs: not 1..256 KiB", central_ring_high());
     printf("size classes: %d classes checked, every size 1..%d: %s\n", HAK_NUM_CLASSES, HAK_MEDIUM_MAX,
-           failures ? "FAILED" : "ok");
-    return failures != 0;
+           hak_test_failures ? "FAILED" : "ok");
+    return hak_test_failures != 0;
 }

@@ -7,12 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "support/check.h"
 #include "core/superslab.h"
 #include "core/registry.h"
 
-static int failures;
-#define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static int cmp_ptr(const void *a, const void *b) {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -56,6 +55,6 @@ int main(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
         EXPECT(s.class_slabs[cls] == 0, "class %u still owns %u slabs after free-all and trim", cls, s.class_slabs[cls]);
     EXPECT(s.superslabs_active == 0, "%llu SuperSlabs still active", (unsigned long long)s.superslabs_active);
-    printf("superslab carving: %d classes: %s\n", HAK_NUM_CLASSES, failures ? "FAILED" : "ok");
-    return failures != 0;
+    printf("superslab carving: %d classes: %s\n", HAK_NUM_CLASSES, hak_test_failures ? "FAILED" : "ok");
+    return hak_test_failures != 0;
 }

@@ -1,4 +1,4 @@
-/* stress_mixed_sizes: every allocation call on a mix of sizes, in several threads at once.
+/* mixed_sizes: every allocation call on a mix of sizes, in several threads at once.
  *
  * Each worker owns a table of slots. An operation picks a slot at random: an empty slot gets a
  * block from malloc, calloc, posix_memalign, aligned_alloc, memalign or realloc(NULL) (sizes mostly
@@ -8,8 +8,12 @@
  * through every layer (thread list, own slabs, remote lists, orphans, rings, purge) while other
  * threads allocate. At the end every block is checked and freed.
  *
- * Registered twice: with the refill thread on (default) and off (HAKMEM_REFILL_THREAD=0). */
-#include "stress_common.h"
+ * Registered with the refill thread on (default) and off (HAKMEM_REFILL_THREAD=0), at both budgets
+ * (support/run.h): quick 4 threads x 20000 operations, long 4 threads x 400000. */
+#define _GNU_SOURCE
+#include <inttypes.h>
+
+#include "support/run.h"
 
 #define SLOTS 2048
 
@@ -21,11 +25,11 @@ typedef struct slot {
 static void *worker(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    rng_t r = rng_for(opt.seed, id + 1);
+    rng_t r = rng_for(run_opt.seed, id + 1);
     slot_t *slots = calloc(SLOTS, sizeof *slots);   /* the harness's own memory (libc or hakmem) */
-    if (!slots) stress_fail("no memory for the slot table");
+    CHECK(slots != NULL, "no memory for the slot table");
     uint64_t done = 0;
-    while (stress_continue(done)) {
+    while (run_continue(done)) {
         slot_t *s = &slots[rng_below(&r, SLOTS)];
         if (!s->p) {
             s->size = rng_size(&r);
@@ -46,11 +50,11 @@ static void *worker(void *arg)
             }
         }
         done++;
-        if ((done & 1023) == 0) stress_count(1024);
+        if ((done & 1023) == 0) run_count(1024);
         if ((done & 65535) == 0) hak_thread_flush();
         if (id == 0 && (done & 262143) == 0) hak_trim();
     }
-    stress_count(done & 1023);
+    run_count(done & 1023);
     for (unsigned i = 0; i < SLOTS; i++)
         if (slots[i].p) free_checked(slots[i].p, slots[i].size, "at the end");
     free(slots);
@@ -59,18 +63,21 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    stress_parse(argc, argv, "stress_mixed_sizes",
-                 (stress_opts_t){ .threads = 4, .ops = 200000, .seconds = 30, .seed = 1 });
-    stress_start();
+    static const run_spec_t spec = {
+        .name = "mixed_sizes", .seed = 1,
+        .quick = { .threads = 4, .ops = 20000, .seconds = 20 },
+        .full = { .threads = 4, .ops = 400000, .seconds = 40 },
+    };
+    run_begin(argc, argv, &spec);
     pthread_t t[64];
-    if (opt.threads > 64) opt.threads = 64;
-    for (unsigned i = 0; i < opt.threads; i++)
-        if (pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i)) stress_fail("pthread_create");
-    join_all(t, opt.threads);
+    if (run_opt.threads > 64) run_opt.threads = 64;
+    for (unsigned i = 0; i < run_opt.threads; i++)
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i) == 0, "pthread_create");
+    run_join_all(t, run_opt.threads);
     /* Everything was freed: hak_trim must leave nothing of it live. */
     hak_trim();
     hak_stats_t s;
     hak_stats_get(&s);
-    STRESS_CHECK(s.large_live == 0, "%" PRIu64 " large blocks still live after everything was freed", s.large_live);
-    return stress_report();
+    CHECK(s.large_live == 0, "%" PRIu64 " large blocks still live after everything was freed", s.large_live);
+    return run_report();
 }
