@@ -12,6 +12,8 @@
 #         programs (label asan) and one pass over the fuzz seed corpus.
 #   fuzz  the libFuzzer harness for FUZZ_SECONDS (default 60) in build-asan.
 #
+# The builds are the tsan and asan presets of CMakePresets.json; CC_SANITIZE and FUZZ_SECONDS, when
+# set, override the preset's compiler and fuzz budget on the command line.
 # Environment: JOBS (ctest parallelism, default 2), FUZZ_SECONDS, CC_SANITIZE (default clang),
 # STAGE_TIMEOUT (seconds per stage, default 600). About 10-15 minutes in all on 2 cores.
 # Exit status: 0 if every stage passed; the summary at the end lists the reports found.
@@ -36,13 +38,12 @@ summary=()
 
 log() { printf '== %s\n' "$*"; }
 
-# build <dir> <thread|address>
+# build <dir> <preset>
 build() {
-    local dir=$1 san=$2
-    log "configure + build $dir (-DHAKMEM_SANITIZE=$san, $CC_SANITIZE)"
-    cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_C_COMPILER="$CC_SANITIZE" -DHAKMEM_SANITIZE="$san" \
-          -DHAKMEM_BUILD_BENCH=OFF -DHAKMEM_BUILD_TESTS=ON -DFUZZ_SECONDS="$FUZZ_SECONDS" \
-          >"$LOGDIR/$dir.configure.log" 2>&1 &&
+    local dir=$1 preset=$2
+    log "configure + build $dir (preset $preset, $CC_SANITIZE)"
+    cmake -S "$ROOT" --preset "$preset" -B "$ROOT/$dir" -DCMAKE_C_COMPILER="$CC_SANITIZE" \
+          -DFUZZ_SECONDS="$FUZZ_SECONDS" >"$LOGDIR/$dir.configure.log" 2>&1 &&
     cmake --build "$ROOT/$dir" -j "$JOBS" >"$LOGDIR/$dir.build.log" 2>&1
 }
 
@@ -76,21 +77,21 @@ run_ctest() {
 for stage in $STAGES; do
     case $stage in
     tsan)
-        if build build-tsan thread; then
+        if build build-tsan tsan; then
             run_ctest tsan build-tsan -LE 'fuzz|soak'
         else
             summary+=("tsan: BUILD FAILED; see $LOGDIR/build-tsan.*.log"); status=1
         fi
         ;;
     asan)
-        if build build-asan address; then
+        if build build-asan asan; then
             run_ctest asan build-asan -LE 'soak' -E '^fuzz_ops_bounded$'
         else
             summary+=("asan: BUILD FAILED; see $LOGDIR/build-asan.*.log"); status=1
         fi
         ;;
     fuzz)
-        if build build-asan address; then
+        if build build-asan asan; then
             run_ctest fuzz build-asan -R '^fuzz_ops_bounded$'
             grep -E 'stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' \
                 "$LOGDIR/fuzz.ctest.log" | sed 's/^[0-9]*: /   /'

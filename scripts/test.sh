@@ -11,8 +11,9 @@
 # summary, alone on its line:
 #   test.sh: N passed, M failed
 # and the exit status is 0 only if every suite passed.
-# HAKMEM_SKIP_SANITIZERS=1 runs only release, counters and debug. Every build directory is inside the
-# tree unless overridden. Per-suite output goes to the terminal as it runs; the sanitizer logs are
+# HAKMEM_SKIP_SANITIZERS=1 runs only release, counters and debug. Every build is configured by its
+# preset in CMakePresets.json (release, counters, debug, tsan, asan); its directory is the preset's,
+# inside the tree, unless overridden. Per-suite output goes to the terminal as it runs; the sanitizer logs are
 # in build-sanitizers-logs/.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,8 +52,7 @@ release() {
 # The debug-counter build (issue 4): the counters must add up; built separately because the
 # release build has none of their code.
 counters_suite() {
-    { cmake -S "$root" -B "$counters" -DCMAKE_BUILD_TYPE=Release -DHAKMEM_DEBUG_COUNTERS=ON \
-            -DHAKMEM_BUILD_TESTS=ON -DHAKMEM_BUILD_BENCH=OFF >/dev/null &&
+    { cmake -S "$root" --preset counters -B "$counters" >/dev/null &&
       cmake --build "$counters" -j"$(nproc)" >/dev/null; } || { echo "counters: build failed"; return 1; }
     timeout --foreground -k 30 "$SUITE_TIMEOUT" \
         ctest --test-dir "$counters" -L 'counters|unit' --output-on-failure -j2 --timeout 300 --no-tests=error
@@ -60,8 +60,7 @@ counters_suite() {
 
 # The Debug build: every HAK_ASSERT is checked while the quick and stress tests run.
 debug_suite() {
-    { cmake -S "$root" -B "$debug" -DCMAKE_BUILD_TYPE=Debug -DHAKMEM_BUILD_TESTS=ON \
-            -DHAKMEM_BUILD_BENCH=OFF >/dev/null &&
+    { cmake -S "$root" --preset debug -B "$debug" >/dev/null &&
       cmake --build "$debug" -j"$(nproc)" >/dev/null; } || { echo "debug: build failed"; return 1; }
     timeout --foreground -k 30 "$SUITE_TIMEOUT" \
         ctest --test-dir "$debug" -L 'quick|stress' --output-on-failure -j2 --timeout 300 --no-tests=error
