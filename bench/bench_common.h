@@ -84,55 +84,12 @@ static inline void bench_print_result(const char *bench, int threads, const char
     fflush(stdout);
 }
 
-/* ---- Random numbers: xorshift64* (Marsaglia's xorshift with Vigna's multiplier) --------------- */
-
-/* Seeds a generator from (seed, stream) with a splitmix64 step so that nearby seeds diverge. */
-static inline uint64_t bench_rng_seed(uint64_t seed, uint64_t stream)
-{
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream * 0xD1B54A32D192ED03ull + 1;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return z ? z : 0x2545F4914F6CDD1Dull;
-}
-
-static inline uint64_t bench_rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-/* Uniform in [0, n), n > 0 (multiply-high: no division, negligible bias for our n). */
-static inline uint64_t bench_rng_below(uint64_t *s, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)bench_rng_next(s) * n) >> 64);
-}
-
-/* Uniform in [lo, hi]. */
-static inline size_t bench_rng_range(uint64_t *s, size_t lo, size_t hi)
-{
-    return lo + (size_t)bench_rng_below(s, (uint64_t)(hi - lo) + 1);
-}
-
-/* Log-uniform in [lo, hi]: a power-of-two bucket uniformly, then uniform inside it, so every
- * size octave is equally likely (small sizes dominate by count, large ones by bytes). */
-static inline size_t bench_rng_log_range(uint64_t *s, size_t lo, size_t hi)
-{
-    unsigned lo_bit = 63 - (unsigned)__builtin_clzll((unsigned long long)lo);
-    unsigned hi_bit = 63 - (unsigned)__builtin_clzll((unsigned long long)hi);
-    unsigned b = lo_bit + (unsigned)bench_rng_below(s, hi_bit - lo_bit + 1);
-    size_t base = (size_t)1 << b;
-    size_t v = base + (size_t)bench_rng_below(s, base);
-    if (v < lo)
-        v = lo;
-    if (v > hi)
-        v = hi;
-    return v;
-}
+/* ---- Random numbers ---------------------------------------------------------------------------- */
+/* The one generator of the tests and benchmarks (xorshift64* seeded by splitmix64): rng_for,
+ * rng_next, rng_below, rng_range, rng_log_range. Included by relative path so that the
+ * hand-compiled copies of bench/lib.sh find it too; its algorithm is fixed, so the benchmarks draw
+ * the same sequences as before it moved there. */
+#include "../tests/support/rng.h"
 
 /* ---- Misc ------------------------------------------------------------------------------------- */
 

@@ -58,9 +58,9 @@ static void *worker(void *arg)
                 stopped = 1;
                 break;
             }
-            k = (size_t)bench_rng_below(&rng, g_chunks);
+            k = (size_t)rng_below(&rng, g_chunks);
             free(slots[k]);
-            size = bench_rng_range(&rng, g_min, g_max);
+            size = rng_range(&rng, g_min, g_max);
             p = malloc(size);
             if (!p)
                 bench_die("malloc failed");
@@ -118,10 +118,10 @@ int main(int argc, char **argv)
         lane_t *lane = &lanes[t];
         size_t k;
         memset(lane, 0, sizeof(*lane));
-        lane->rng = bench_rng_seed(seed, (uint64_t)t);
+        lane->rng = rng_for(seed, (uint64_t)t);
         lane->slots = bench_xmalloc(sizeof(void *) * g_chunks);
         for (k = 0; k < g_chunks; k++) {
-            size_t size = bench_rng_range(&lane->rng, g_min, g_max);
+            size_t size = rng_range(&lane->rng, g_min, g_max);
             lane->slots[k] = bench_xmalloc(size);
             bench_touch(lane->slots[k], size, (unsigned char)k);
         }
@@ -130,8 +130,8 @@ int main(int argc, char **argv)
         lane_t *lane = &lanes[t];
         size_t n;
         for (n = 0; n < g_chunks; n++) {
-            size_t k = (size_t)bench_rng_below(&lane->rng, g_chunks);
-            size_t size = bench_rng_range(&lane->rng, g_min, g_max);
+            size_t k = (size_t)rng_below(&lane->rng, g_chunks);
+            size_t size = rng_range(&lane->rng, g_min, g_max);
             free(lane->slots[k]);
             lane->slots[k] = bench_xmalloc(size);
             bench_touch(lane->slots[k], size, (unsigned char)k);

@@ -273,14 +273,14 @@ static inline void request_objects(worker_t *w, hist_t *h, int use_cache)
     size_t size[REQ_OBJECTS];
     int i;
     for (i = 0; i < REQ_OBJECTS; i++) {
-        size[i] = bench_rng_range(&w->rng, REQ_MIN, REQ_MAX);
+        size[i] = rng_range(&w->rng, REQ_MIN, REQ_MAX);
         obj[i] = timed_malloc(h, size[i]);
         memset(obj[i], (int)(i + 1), size[i]);
     }
     if (g_think_ticks)
         spin_ticks(g_think_ticks);
     for (i = 0; i < REQ_OBJECTS; i++) {
-        if (use_cache && bench_rng_below(&w->rng, 100) < CACHE_PERCENT) {
+        if (use_cache && rng_below(&w->rng, 100) < CACHE_PERCENT) {
             cache_entry_t *e;
             if (w->cache_bytes + size[i] <= w->cache_share && w->ncache < w->cache_slots) {
                 e = &w->cache[w->ncache++];
@@ -288,7 +288,7 @@ static inline void request_objects(worker_t *w, hist_t *h, int use_cache)
                 timed_free(h, obj[i]);
                 continue;
             } else { /* full: replace a random entry */
-                e = &w->cache[bench_rng_below(&w->rng, w->ncache)];
+                e = &w->cache[rng_below(&w->rng, w->ncache)];
                 w->cache_bytes -= e->size;
                 timed_free(h, e->p);
             }
@@ -305,7 +305,7 @@ static inline void request_burst(worker_t *w, hist_t *h)
 {
     int i;
     for (i = 0; i < BURST_BLOCKS; i++) {
-        size_t size = bench_rng_range(&w->rng, BURST_MIN, BURST_MAX);
+        size_t size = rng_range(&w->rng, BURST_MIN, BURST_MAX);
         unsigned char *p = timed_malloc(h, size);
         p[0] = (unsigned char)i;
         p[size - 1] = (unsigned char)i;
@@ -458,7 +458,7 @@ int main(int argc, char **argv)
     memset(w, 0, sizeof(worker_t) * (size_t)O.threads); /* touches the histograms now */
     for (t = 0; t < O.threads; t++) {
         w[t].id = t;
-        w[t].rng = bench_rng_seed(O.seed, (uint64_t)t);
+        w[t].rng = rng_for(O.seed, (uint64_t)t);
     }
     pthread_barrier_init(&g_ready, NULL, (unsigned)O.threads + 1);
     pthread_barrier_init(&g_start, NULL, (unsigned)O.threads + 1);

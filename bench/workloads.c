@@ -106,12 +106,12 @@ static void *w_random(void *arg)
         bench_die("out of memory");
     while (keep_going(ops)) {
         for (j = 0; j < 256; j++) {
-            size_t k = (size_t)bench_rng_below(&rng, nslots);
+            size_t k = (size_t)rng_below(&rng, nslots);
             if (slots[k]) {
                 free(slots[k]);
                 slots[k] = NULL;
             } else {
-                size_t size = bench_rng_range(&rng, O.min, O.max);
+                size_t size = rng_range(&rng, O.min, O.max);
                 void *p = malloc(size);
                 if (!p)
                     bench_die("malloc failed");
@@ -138,7 +138,7 @@ static void *w_storm(void *arg)
     uint64_t rng = w->rng, ops = 0, storms = 0;
     while (keep_going(ops)) {
         for (i = 0; i < burst; i++) {
-            size_t size = bench_rng_range(&rng, O.min, O.max);
+            size_t size = rng_range(&rng, O.min, O.max);
             v[i] = malloc(size);
             if (!v[i])
                 bench_die("malloc failed");
@@ -175,14 +175,14 @@ static void *w_lifetimes(void *arg)
     unsigned idx = 0;
 
     for (i = 0; i < nlong; i++) {
-        size_t size = bench_rng_range(&rng, 16, 4096);
+        size_t size = rng_range(&rng, 16, 4096);
         longs[i] = bench_xmalloc(size);
         bench_touch(longs[i], size, (unsigned char)i);
     }
     ops += nlong;
     while (keep_going(ops)) {
         for (i = 0; i < 256; i++) {
-            size_t size = bench_rng_range(&rng, O.min, O.max);
+            size_t size = rng_range(&rng, O.min, O.max);
             free(window[idx]);
             window[idx] = malloc(size);
             if (!window[idx])
@@ -191,8 +191,8 @@ static void *w_lifetimes(void *arg)
             idx = (idx + 1) % LIFETIME_WINDOW;
             ops++;
             if (++step % LIFETIME_REPLACE == 0) {
-                size_t k = (size_t)bench_rng_below(&rng, nlong);
-                size = bench_rng_range(&rng, 16, 4096);
+                size_t k = (size_t)rng_below(&rng, nlong);
+                size = rng_range(&rng, 16, 4096);
                 free(longs[k]);
                 longs[k] = malloc(size);
                 if (!longs[k])
@@ -223,8 +223,8 @@ static void *w_sizes(void *arg)
         bench_die("out of memory");
     while (keep_going(ops)) {
         for (j = 0; j < 64; j++) {
-            size_t k = (size_t)bench_rng_below(&rng, nslots);
-            size_t size = bench_rng_log_range(&rng, O.min, O.max);
+            size_t k = (size_t)rng_below(&rng, nslots);
+            size_t size = rng_log_range(&rng, O.min, O.max);
             void *p;
             free(slots[k]);
             p = malloc(size);
@@ -278,7 +278,7 @@ static void *w_producer(void *arg)
         pthread_mutex_unlock(&q->mu);
         batch = q->slot[tail % PC_DEPTH];
         for (i = 0; i < PC_BATCH; i++) {
-            size_t size = bench_rng_range(&rng, O.min, O.max);
+            size_t size = rng_range(&rng, O.min, O.max);
             unsigned char *p = malloc(size);
             if (!p)
                 bench_die("malloc failed");
@@ -341,7 +341,7 @@ static void *w_falseshare(void *arg)
     uint64_t rng = w->rng, ops = 0, writes = O.k, i;
     free(w->given); /* passive: the block the main thread allocated next to the others' */
     while (keep_going(ops)) {
-        size_t size = bench_rng_range(&rng, O.min, O.max), j = 0;
+        size_t size = rng_range(&rng, O.min, O.max), j = 0;
         volatile unsigned char *p = malloc(size);
         if (!p)
             bench_die("malloc failed");
@@ -380,7 +380,7 @@ static void *w_churn_thread(void *arg)
         for (i = 0; i < lane->nleft; i++)
             free(lane->left[i]);
         for (i = 0; i < k; i++) {
-            size_t size = bench_rng_range(&rng, O.min, O.max);
+            size_t size = rng_range(&rng, O.min, O.max);
             lane->scratch[i] = malloc(size);
             if (!lane->scratch[i])
                 bench_die("malloc failed");
@@ -389,7 +389,7 @@ static void *w_churn_thread(void *arg)
         /* Free a random half; keep the other half for the successor. */
         lane->nleft = 0;
         for (i = 0; i < k; i++) {
-            if (lane->nleft < k / 2 && (bench_rng_next(&rng) & 1 || k - i <= k / 2 - lane->nleft))
+            if (lane->nleft < k / 2 && (rng_next(&rng) & 1 || k - i <= k / 2 - lane->nleft))
                 lane->left[lane->nleft++] = lane->scratch[i];
             else
                 free(lane->scratch[i]);
@@ -417,7 +417,7 @@ static int run_churn(uint64_t *ops, uint64_t *allocs, uint64_t *fails, bench_usa
     bench_chains_init(&g_churn);
     for (t = 0; t < n; t++) {
         memset(&lanes[t], 0, sizeof lanes[t]);
-        lanes[t].rng = bench_rng_seed(O.seed, (uint64_t)t);
+        lanes[t].rng = rng_for(O.seed, (uint64_t)t);
         lanes[t].left = bench_xmalloc(sizeof(void *) * (size_t)(O.k / 2 + 1));
         lanes[t].scratch = bench_xmalloc(sizeof(void *) * (size_t)O.k);
     }
@@ -464,12 +464,12 @@ static void *w_realloc(void *arg)
     while (keep_going(ops)) {
         int j;
         for (j = 0; j < 64; j++) {
-            unsigned b = (unsigned)bench_rng_below(&rng, REALLOC_BUFFERS);
+            unsigned b = (unsigned)rng_below(&rng, REALLOC_BUFFERS);
             size_t next;
             unsigned char *q;
             if (!buf[b].p) {
                 buf[b].size = O.min;
-                buf[b].target = bench_rng_log_range(&rng, lo_target, O.max);
+                buf[b].target = rng_log_range(&rng, lo_target, O.max);
                 buf[b].p = malloc(buf[b].size);
                 if (!buf[b].p)
                     bench_die("malloc failed");
@@ -479,7 +479,7 @@ static void *w_realloc(void *arg)
             if (b & 1) /* a vector that grows by half */
                 next = buf[b].size + buf[b].size / 2 + 1;
             else       /* a string that grows by appends */
-                next = buf[b].size + bench_rng_range(&rng, 1, 64);
+                next = buf[b].size + rng_range(&rng, 1, 64);
             if (next > buf[b].target) {
                 free(buf[b].p);
                 buf[b].p = NULL;
@@ -561,7 +561,7 @@ static void setup_done(void)
 /* min / u for u uniform in (0, 1], clipped to max: P(size > s) = min / s, a density ~ 1/s^2. */
 static inline size_t inverse_square_size(uint64_t *rng, size_t min, size_t max)
 {
-    double u = (double)((bench_rng_next(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double u = (double)((rng_next(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
     double s = (double)min / u;
     return s >= (double)max ? max : (size_t)s;
 }
@@ -591,7 +591,7 @@ static void *w_replace(void *arg)
         if (O.n && O.n - ops < batch)
             batch = (size_t)(O.n - ops);
         for (j = 0; j < batch; j++) {
-            size_t k = (size_t)bench_rng_below(&rng, nslots);
+            size_t k = (size_t)rng_below(&rng, nslots);
             free(slots[k]);
             slots[k] = replace_new(&rng, (unsigned char)k);
         }
@@ -647,7 +647,7 @@ static void *w_bursts(void *arg)
 
 static inline unsigned char *bigbuf_new(uint64_t *rng, uint64_t *bytes)
 {
-    size_t size = bench_rng_range(rng, O.min, O.max);
+    size_t size = rng_range(rng, O.min, O.max);
     unsigned char *p = malloc(size);
     if (!p)
         bench_die("malloc failed");
@@ -670,7 +670,7 @@ static void *w_bigbuf(void *arg)
     bytes = 0;
     setup_done();
     while (keep_going(ops)) {
-        size_t k = (size_t)bench_rng_below(&rng, nbuf);
+        size_t k = (size_t)rng_below(&rng, nbuf);
         /* The old buffer is still all zero at both ends (a cheap check that nobody wrote it). */
         bad += buf[k][0] | buf[k][O.min - 1];
         free(buf[k]);
@@ -841,7 +841,7 @@ int main(int argc, char **argv)
             memset(&pp[t], 0, sizeof pp[t]);
             pthread_mutex_init(&pp[t].q.mu, NULL);
             pthread_cond_init(&pp[t].q.cv, NULL);
-            pp[t].prod.rng = bench_rng_seed(O.seed, (uint64_t)t);
+            pp[t].prod.rng = rng_for(O.seed, (uint64_t)t);
         }
         u0 = bench_usage_now();
         for (t = 0; t < pairs; t++) {
@@ -878,7 +878,7 @@ int main(int argc, char **argv)
         for (t = 0; t < O.threads; t++) {
             memset(&w[t], 0, sizeof w[t]);
             w[t].id = t;
-            w[t].rng = bench_rng_seed(O.seed, (uint64_t)t);
+            w[t].rng = rng_for(O.seed, (uint64_t)t);
         }
         if (wl->fn == w_falseshare) /* back to back, before any thread exists */
             for (t = 0; t < O.threads; t++)
