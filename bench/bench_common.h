@@ -86,8 +86,8 @@ static inline void bench_print_result(const char *bench, int threads, const char
 
 /* ---- Random numbers ---------------------------------------------------------------------------- */
 /* The one generator of the tests and benchmarks (xorshift64* seeded by splitmix64): rng_for,
- * rng_next, rng_below, rng_range, rng_log_range. Included by relative path so that the
- * hand-compiled copies of bench/lib.sh find it too; its algorithm is fixed, so the benchmarks draw
+ * rng_next, rng_below, rng_range, rng_log_range. Included by relative path: a benchmark needs no
+ * include directory and links nothing of the tests. Its algorithm is fixed, so the benchmarks draw
  * the same sequences as before it moved there. */
 #include "../tests/support/rng.h"
 

@@ -11,8 +11,9 @@
  *     the whole mapping back at its start.
  * Runs with a purge delay of an hour, so nothing is given back while the test looks. */
 #define _GNU_SOURCE
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 #include <string.h>
 
 

@@ -25,7 +25,7 @@
 #define DEAD 0xDEADu
 #define POOL 4
 #define READERS 3
-#define REPLACEMENTS HAK_SCALE(20000, 2000)
+#define REPLACEMENTS HAK_SCALE(2000, 300)
 
 typedef struct obj {
     unsigned state;     /* plain: ALIVE while reachable or possibly read, DEAD once retired */
@@ -110,6 +110,7 @@ static void *loop_reader(void *arg)
               "a reader saw its object retired or reused inside its read section (state %x then %x, "
               "generation %llu then %llu)", s1, s2, (unsigned long long)g1, (unsigned long long)g2);
         n++;
+        sched_yield(); /* let the updater run: on 2 busy cores its grace periods need the CPU too */
     }
     atomic_fetch_add(&reads, n);
     return NULL;
