@@ -7,9 +7,11 @@
  *    without claiming another slab.
  * 2. central_adopt hands that orphan (it has blocks to give) to exactly one caller: the next
  *    adoption finds nothing. Given back (central_orphan), it is an orphan again.
- * 3. central_drain keeps an orphan while any of its blocks is live; once the blocks come back (freed
- *    by a thread that does not own the slab: the remote list) the drain collects them and releases
- *    the slab (the class's slab count falls back), and nothing is left to adopt.
+ * 3. central_drain keeps an orphan while any of its blocks is live. Once the blocks come back (freed
+ *    by a thread that does not own the slab: the remote list) the drain collects them: the purge
+ *    tick (idle_only) keeps the empty orphan once if the class adopted an orphan since the last tick
+ *    (thread churn reuses it) and releases it at the next; hak_trim's drain releases it at once. The
+ *    class's slab count falls back, and nothing is left to adopt.
  * 4. 64 orphaned slabs, 4 threads adopting at once until nothing is left: every slab adopted
  *    exactly once, none lost, none twice (TSan checks the hand-over under the class lock). */
 #define _GNU_SOURCE
@@ -58,6 +60,9 @@ static void alloc_one_and_adopt(void)
           "the second block came from another slab (%u slabs): the orphan was not used", class_slabs() - slabs0);
     OK("central_alloc_one: claims a slab once and leaves it an orphan; the next block comes from that orphan");
 
+    central_drain(false);
+    CHECK(class_slabs() == slabs0 + 1, "central_drain released an orphan with 2 live blocks");
+
     slab_meta_t *s = central_adopt(cls);
     CHECK(s == slab_of(p), "central_adopt gave %p, not the orphan %p", (void *)s, (void *)slab_of(p));
     CHECK(central_adopt(cls) == NULL, "the orphan was adopted twice");
@@ -65,16 +70,24 @@ static void alloc_one_and_adopt(void)
     CHECK(slab_tag_of(p) == slab_tag_make(HAK_TAG_NO_OWNER, cls), "central_orphan left tag %#x", slab_tag_of(p));
     OK("central_adopt: the orphan goes to exactly one caller; central_orphan makes it an orphan again");
 
-    central_drain(false);
-    CHECK(class_slabs() == slabs0 + 1, "central_drain released an orphan with 2 live blocks");
     hak_free(p); /* this thread does not own the slab: both go to its remote list */
     hak_free(q);
-    central_drain(false);
-    CHECK(class_slabs() == slabs0, "central_drain kept the orphan after its blocks came back (%u slabs)",
+    central_drain(true);
+    CHECK(class_slabs() == slabs0 + 1, "the purge tick released an empty orphan of a class that adopted one "
+          "since the last tick (the next thread's slab under thread churn)");
+    central_drain(true);
+    CHECK(class_slabs() == slabs0, "the second purge tick without adoption kept the empty orphan (%u slabs)",
           class_slabs() - slabs0);
     CHECK(central_adopt(cls) == NULL, "an orphan is left after the drain released it");
-    OK("central_drain: keeps an orphan with live blocks, collects the remote frees and releases it once "
-       "every block is back");
+
+    p = alloc_one();
+    CHECK(p != NULL && class_slabs() == slabs0 + 1, "central_alloc_one after the drain");
+    central_orphan(central_adopt(cls));
+    hak_free(p);
+    central_drain(false);
+    CHECK(class_slabs() == slabs0, "central_drain(false) (hak_trim) kept an empty orphan just adopted");
+    OK("central_drain: keeps an orphan with live blocks; collects the remote frees; the purge tick keeps "
+       "empty orphans one tick after an adoption and then releases them; hak_trim's drain releases at once");
 }
 
 static _Atomic(slab_meta_t *) adopted[ORPHANS * 2];
