@@ -14,8 +14,9 @@
 #include <ctype.h>
 #include <pthread.h>
 
-#include "api.h"
-#include "testutil.h"
+#include "support/api.h"
+#include "support/proc.h"
+#include "support/wait.h"
 
 /* The key a free block holds in its second word (src/core/free_list_guard.h): a live block that
  * holds it is a legal program whose free must go through. */
