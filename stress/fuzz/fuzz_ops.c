@@ -163,6 +163,7 @@ static void bad_free_child(void *p, uint8_t kind)
     signal(SIGABRT, SIG_DFL);
     signal(SIGSEGV, SIG_DFL);
     signal(SIGBUS, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);   /* a closed pipe must not end the child before its abort */
     if (!p) p = hak_malloc(64);
     switch (kind) {
     case 0: hak_free(p); hak_free(p); break;
@@ -195,9 +196,14 @@ static void bad_free(int slot, uint8_t kind)
     size_t n = 0;
     ssize_t k;
     char sink[4096];
-    while ((k = read(pe[0], n < sizeof err - 1 ? err + n : sink,
-                     n < sizeof err - 1 ? sizeof err - 1 - n : sizeof sink)) > 0)
+    /* Read to EOF, through signals (libFuzzer's timer interrupts read): closing the pipe early
+     * would kill the child with SIGPIPE in the middle of its report. */
+    for (;;) {
+        k = read(pe[0], n < sizeof err - 1 ? err + n : sink, n < sizeof err - 1 ? sizeof err - 1 - n : sizeof sink);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
         if (n < sizeof err - 1) n += (size_t)k;
+    }
     err[n] = '\0';
     close(pe[0]);
     int st = 0;
