@@ -12,6 +12,7 @@
 #include "core/background.h"
 #include "core/options.h"
 #include "core/counters.h"
+#include "core/stats_gather.h"
 #include "platform/os.h"
 
 _Static_assert(HAK_C_COUNT == HAK_STATS_COUNTERS, "hakmem.h HAK_STATS_COUNTERS != counter list");
@@ -26,26 +27,12 @@ static const char *const counter_names[] = {
 HAK_API const char *hak_stats_counter_name(unsigned i) { return i < HAK_C_COUNT ? counter_names[i] : NULL; }
 
 HAK_API void hak_stats_get(hak_stats_t *out) {
-    memset(out, 0, sizeof *out);
-    out->bytes_mapped = atomic_load_explicit(&hak_bytes_mapped, memory_order_relaxed);
-    out->purges = atomic_load_explicit(&hak_purges, memory_order_relaxed);
-    out->daemon_wakeups = atomic_load_explicit(&hak_background_wakeups, memory_order_relaxed);
-    out->daemon_batches = atomic_load_explicit(&hak_background_slabs, memory_order_relaxed);
+    stats_gather(out, hak_is_ready());
     out->debug_counters = HAK_COUNTERS_ON;
 #if HAKMEM_DEBUG_COUNTERS
     counters_sum(out->counters);
 #endif
-    if (!hak_is_ready()) return;
-    superslab_stats(out);
-    large_stats(out);
-    central_stats(out);
 }
-
-#define STATS_FIELDS(X) \
-    X(bytes_mapped) X(bytes_in_superslabs) X(superslabs_active) X(superslabs_empty) \
-    X(superslabs_purged) X(superslabs_mapped_total) X(superslabs_unmapped_total) X(slabs_in_use) \
-    X(purges) X(large_live) X(large_live_bytes) X(large_cached) X(large_cached_bytes) \
-    X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches)
 
 /* Did the refill daemon help this program? New slabs it had ready versus those threads claimed
  * themselves (each ready one saved the thread a claim and its page faults), and what it prepared
@@ -73,7 +60,7 @@ static void print_daemon_value(FILE *f, const hak_stats_t *s) {
 static void print_table(FILE *f, const hak_stats_t *s) {
     fprintf(f, "hakmem statistics\n");
 #define ROW(name) fprintf(f, "  %-28s %llu\n", #name, (unsigned long long)s->name);
-    STATS_FIELDS(ROW)
+    HAK_STATS_FIELDS(ROW)
 #undef ROW
     fprintf(f, "  slabs per class (block size: slabs):");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
@@ -89,7 +76,7 @@ static void print_table(FILE *f, const hak_stats_t *s) {
 static void print_json(FILE *f, const hak_stats_t *s) {
     fputc('{', f);
 #define FIELD(name) fprintf(f, "\"%s\":%llu,", #name, (unsigned long long)s->name);
-    STATS_FIELDS(FIELD)
+    HAK_STATS_FIELDS(FIELD)
 #undef FIELD
     fprintf(f, "\"classes\":[");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)

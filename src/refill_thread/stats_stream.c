@@ -28,6 +28,7 @@
 #include "core/central.h"
 #include "core/superslab.h"
 #include "core/large.h"
+#include "core/stats_gather.h"
 #include "core/options.h"
 #include "platform/os.h"
 
@@ -81,28 +82,9 @@ static uint64_t rss_bytes(void) {
     return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-#define STREAM_FIELDS(X) \
-    X(bytes_mapped) X(bytes_in_superslabs) X(superslabs_active) X(superslabs_empty) \
-    X(superslabs_purged) X(superslabs_mapped_total) X(superslabs_unmapped_total) X(slabs_in_use) \
-    X(purges) X(large_live) X(large_live_bytes) X(large_cached) X(large_cached_bytes) \
-    X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches)
-
-/* The always-on figures of hak_stats_get (api/stats.c), from the same core functions; the debug
- * counters are not streamed. Only after start-up (the stream starts once the allocator is ready). */
-static void gather(hak_stats_t *s) {
-    memset(s, 0, sizeof *s);
-    s->bytes_mapped = atomic_load_explicit(&hak_bytes_mapped, memory_order_relaxed);
-    s->purges = atomic_load_explicit(&hak_purges, memory_order_relaxed);
-    s->daemon_wakeups = atomic_load_explicit(&hak_background_wakeups, memory_order_relaxed);
-    s->daemon_batches = atomic_load_explicit(&hak_background_slabs, memory_order_relaxed);
-    superslab_stats(s);
-    large_stats(s);
-    central_stats(s);
-}
-
 static void write_sample(int fd, uint64_t now) {
     hak_stats_t s;
-    gather(&s);
+    stats_gather(&s, true);   /* the stream starts once the allocator is ready */
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     line_t l = { .len = 0 };
@@ -113,7 +95,7 @@ static void write_sample(int fd, uint64_t now) {
     put_field(&l, "uptime_ms", now - start_ms);
     put_field(&l, "rss", rss_bytes());
 #define FIELD(name) put_field(&l, #name, s.name);
-    STREAM_FIELDS(FIELD)
+    HAK_STATS_FIELDS(FIELD)
 #undef FIELD
     put_str(&l, ",\"class_size\":[");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {

@@ -31,6 +31,7 @@
 #include "support/check.h"
 #include "counters_util.h"
 #include "support/daemon_wait.h"
+#include "support/wait.h"
 
 #define SLAB_BYTES     65536u         /* a slab (src/core/size_class.h) */
 #define LARGE_SIZE     (300u * 1024)  /* above the largest class (256 KiB): a large block */
