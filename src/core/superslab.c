@@ -59,7 +59,8 @@ static superslab_t *superslab_map(bool whole) {
     /* The caller's slabs are taken before anyone else can see this SuperSlab. */
     uint64_t free_slabs = whole ? 0 : HAK_SS_ALL_FREE & ~2ull;
     atomic_store_explicit(&ss->free_mask, free_slabs, memory_order_relaxed);
-    atomic_store_explicit(&ss->purged_mask, free_slabs, memory_order_relaxed);   /* untouched */
+    /* Every slab is untouched, the caller's too (slab_claim takes its bit and marks it cold). */
+    atomic_store_explicit(&ss->purged_mask, HAK_SS_ALL_FREE, memory_order_relaxed);
     registry_set((uintptr_t)ss, true);
 
     pthread_mutex_lock(&ss_list_lock);
@@ -88,8 +89,9 @@ slab_meta_t *slab_claim(unsigned cls) {
         idx = 1;
     }
     uint64_t taken = whole ? HAK_SS_ALL_FREE : 1ull << idx;
-    atomic_fetch_and_explicit(&ss->purged_mask, ~taken, memory_order_relaxed);
+    uint64_t purged = atomic_fetch_and_explicit(&ss->purged_mask, ~taken, memory_order_relaxed);
     slab_meta_t *m = &ss->slabs[idx];
+    m->cold = (purged & taken) != 0;
     m->block_size = hak_class_size[cls];
     m->capacity = (uint32_t)((whole ? HAK_SS_SIZE - HAK_SLAB_SIZE : HAK_SLAB_SIZE) / m->block_size);
     m->carved = 0;

@@ -40,6 +40,10 @@ typedef struct slab_meta {
     uint8_t   list;          /* which list (thread_heap.c / central.c)                           */
     uint8_t   index;         /* position in the SuperSlab                                        */
     uint8_t   cls;
+    /* Set by slab_claim: the slab's pages were never touched or were purged since, so its first
+     * use faults them in (the daemon pre-faults only such slabs; a slab released and claimed again
+     * before the purger got to it is still resident). */
+    bool      cold;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
     /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release), the
