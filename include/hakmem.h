@@ -86,7 +86,7 @@ HAK_API int  hak_refill_thread_running(void);
 
 /* ---- Statistics (always on; they cost nothing per operation) -------------------------------- */
 #define HAK_STATS_CLASSES  53   /* size classes */
-#define HAK_STATS_COUNTERS 28   /* debug counters (docs/counters.md), when compiled in */
+#define HAK_STATS_COUNTERS 40   /* debug counters (docs/counters.md), when compiled in */
 
 typedef struct hak_stats {
     uint64_t bytes_mapped;          /* all memory hakmem holds mapped from the OS, bytes      */

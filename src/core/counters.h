@@ -9,6 +9,7 @@
 #ifndef HAK_COUNTERS_H
 #define HAK_COUNTERS_H
 #include "platform/base.h"
+#include "platform/os.h"
 
 /* X(name, description): the order is the order of hak_stats_t.counters[]. */
 #define HAK_COUNTER_LIST(X)                                                                       \
@@ -39,7 +40,20 @@
     X(slab_released,       "slabs released to their SuperSlab (slab exchange)")                  \
     X(slab_runs_purged,   "slab runs given back with madvise")                                  \
     X(superslab_retired,   "SuperSlabs unmapped")                                                \
-    X(grace_periods,       "RCU grace periods waited for")
+    X(grace_periods,       "RCU grace periods waited for")                                   \
+    HAK_LATENCY_BUCKETS(X, refill, "mallocs that found the thread's list empty")                 \
+    HAK_LATENCY_BUCKETS(X, new_slab, "refills that took a new slab (parked, orphan, ring or claim)")
+
+/* Six counters of how long a slow path took (clock_gettime around it; the clock costs ~20 ns
+ * itself): at most 250 ns, 1 us, 4 us, 16 us, 64 us, and more. The tail of malloc latency is in
+ * the last buckets, and which of the two histograms it is in says whether new slabs cause it. */
+#define HAK_LATENCY_BUCKETS(X, h, what)                                                           \
+    X(h##_le_250ns, what ": at most 250 ns")                                                      \
+    X(h##_le_1us,   what ": 250 ns to 1 us")                                                      \
+    X(h##_le_4us,   what ": 1 to 4 us")                                                           \
+    X(h##_le_16us,  what ": 4 to 16 us")                                                          \
+    X(h##_le_64us,  what ": 16 to 64 us")                                                         \
+    X(h##_over_64us, what ": more than 64 us")
 
 enum {
 #define HAK_COUNTER_ENUM(name, desc) HAK_C_##name,
@@ -70,11 +84,20 @@ HAK_INLINE void hak_count_add(unsigned id, uint64_t n) {
  * destructor ran: make sure those counts get summed (tls_counters_settle). */
 #define HAK_COUNTS_SETTLE()    tls_counters_settle()
 #define HAK_COUNTERS_ON 1
+HAK_INLINE void hak_count_latency(unsigned first, uint64_t ns) {
+    unsigned b = ns <= 250 ? 0 : ns <= 1000 ? 1 : ns <= 4000 ? 2 : ns <= 16000 ? 3 : ns <= 64000 ? 4 : 5;
+    hak_count_add(first + b, 1);
+}
+/* HAK_TIMER_START(t0); ... HAK_COUNT_LATENCY(refill, t0); */
+#define HAK_TIMER_START(t0)        uint64_t t0 = os_now_ns()
+#define HAK_COUNT_LATENCY(h, t0)   hak_count_latency(HAK_C_##h##_le_250ns, os_now_ns() - (t0))
 #else
 #define HAK_COUNT(name)        ((void)0)
 #define HAK_COUNT_N(name, n)   ((void)0)
 #define HAK_COUNTS_SETTLE()    ((void)0)
 #define HAK_COUNTERS_ON 0
+#define HAK_TIMER_START(t0)        ((void)0)
+#define HAK_COUNT_LATENCY(h, t0)   ((void)0)
 #endif
 
 #endif

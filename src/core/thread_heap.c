@@ -85,7 +85,7 @@ static void id_give_back(uint32_t id) {
 
 /* ---- Taking a slab ------------------------------------------------------------------------------ */
 
-static slab_meta_t *new_slab(unsigned cls) {
+static slab_meta_t *take_new_slab(unsigned cls) {
     heap_class_t *h = &heap[cls];
     slab_meta_t *s = h->empty;
     if (s) {
@@ -107,6 +107,13 @@ static slab_meta_t *new_slab(unsigned cls) {
     s->list = LIST_AVAIL;
     slab_list_add(&heap[cls].avail, s);
     heap[cls].avail = s;               /* the new slab is the one to take from */
+    return s;
+}
+
+static slab_meta_t *new_slab(unsigned cls) {
+    HAK_TIMER_START(t0);
+    slab_meta_t *s = take_new_slab(cls);
+    HAK_COUNT_LATENCY(new_slab, t0);
     return s;
 }
 

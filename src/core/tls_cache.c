@@ -129,7 +129,9 @@ void *tls_refill_alloc(size_t size) {
     void *p = tls_list_pop(cls);      /* the list may not have been empty for this class */
     if (p) return p;
     void *batch;
+    HAK_TIMER_START(t0);
     uint32_t n = heap_refill(cls, &batch);
+    HAK_COUNT_LATENCY(refill, t0);
     if (!n) {
         errno = ENOMEM;
         return NULL;

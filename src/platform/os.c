@@ -81,6 +81,12 @@ uint64_t os_now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t os_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void vmessage(const char *fmt, va_list ap) {
     char buf[512];
     int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);

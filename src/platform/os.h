@@ -11,6 +11,7 @@ void  os_purge(void *p, size_t size) HAK_INTERNAL;             /* MADV_DONTNEED 
 void *os_remap(void *p, size_t old_size, size_t new_size) HAK_INTERNAL;  /* NULL on failure */
 void  os_prefault(void *p, size_t size) HAK_INTERNAL;          /* fault pages in ahead of use */
 uint64_t os_now_ms(void) HAK_INTERNAL;                         /* monotonic */
+uint64_t os_now_ns(void) HAK_INTERNAL;                         /* monotonic */
 /* Mapped bytes and purges so far (statistics; relaxed). */
 extern _Atomic uint64_t hak_bytes_mapped HAK_INTERNAL;
 extern _Atomic uint64_t hak_purges HAK_INTERNAL;
