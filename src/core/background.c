@@ -35,10 +35,38 @@ void background_note_purge_pending(void) {
         background_wake();
 }
 
+/* Slots hold addresses (0: empty). Relaxed everywhere: the value is the whole message (an address
+ * for madvise, nothing the daemon reads through), and the wake-up that follows a post orders it
+ * before the daemon's look (event.h). */
+static _Atomic uintptr_t prefault_slot[BACKGROUND_PREFAULT_SLOTS];
+
+bool background_post_prefault(void *base) {
+    if (!background_running()) return false;
+    for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS; i++) {
+        uintptr_t empty = 0;
+        if (atomic_compare_exchange_strong_explicit(&prefault_slot[i], &empty, (uintptr_t)base,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+unsigned background_take_prefaults(void **out, unsigned max) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS && n < max; i++) {
+        if (!atomic_load_explicit(&prefault_slot[i], memory_order_relaxed)) continue;
+        uintptr_t a = atomic_exchange_explicit(&prefault_slot[i], 0, memory_order_relaxed);
+        if (a) out[n++] = (void *)a;
+    }
+    return n;
+}
+
 /* The child has no worker thread: synchronous until it starts one of its own. */
 void background_atfork_child(void) {
     atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
     atomic_store_explicit(&started, 0, memory_order_relaxed);
     atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
+    for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS; i++)
+        atomic_store_explicit(&prefault_slot[i], 0, memory_order_relaxed);
     event_reset(&hak_background_event);
 }

@@ -45,5 +45,18 @@ void background_note_purge_pending(void) HAK_INTERNAL;
 /* Something was released since the last purge (the daemon's timer looks at it). */
 extern _Atomic int hak_purge_pending HAK_INTERNAL;
 HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
+/* Pre-faulting slabs a thread claimed itself. With the daemon running, a thread that found no ring
+ * slab ready claims a cold one (never touched, or purged) and carves it a page per refill: a page
+ * fault (11-16 us here) in every 16th-or-so malloc of the class, the whole tail of a growing heap's
+ * malloc latency (docs/counters.md, latency histograms). So the thread posts the slab's address
+ * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE only,
+ * no touching). Only an address crosses, never a pointer the daemon follows: a slab released, even
+ * unmapped, before the daemon gets to it costs an error return or pages resident until the next
+ * purge, nothing worse. A full mailbox drops the post (the thread then faults as before).
+ * True: posted; the caller wakes the daemon. */
+#define BACKGROUND_PREFAULT_SLOTS 32
+bool background_post_prefault(void *base) HAK_INTERNAL;
+/* The daemon: up to max posted addresses, each taken once. */
+unsigned background_take_prefaults(void **out, unsigned max) HAK_INTERNAL;
 void background_atfork_child(void) HAK_INTERNAL;
 #endif

@@ -163,20 +163,21 @@ slab_meta_t *central_fresh_slab(unsigned cls) {
  * ran dry again) doubles its depth. (Engaging only on the second growth claim of a purge interval
  * left slowly growing classes flapping between engaged and not, and their threads faulting fresh
  * slabs themselves: growing-heap malloc p99.99 16-21 us instead of about 1 us.) */
-void central_note_sync_claim(unsigned cls, bool growth) {
+bool central_note_sync_claim(unsigned cls, bool growth) {
     central_t *c = &central[cls];
     atomic_fetch_add_explicit(&c->refills_sync, 1, memory_order_relaxed);
     HAK_COUNT(slab_claimed_sync);
-    if (!growth || !class_uses_ring(cls)) return;
+    if (!growth || !class_uses_ring(cls)) return false;
     if (!background_running()) {
         background_note_growth();
-        return;
+        return false;
     }
     uint32_t d = atomic_load_explicit(&c->depth, memory_order_relaxed);
     uint32_t want = d ? d * 2 : 2;
     if (want > ring_high) want = ring_high;
     if (want != d) atomic_store_explicit(&c->depth, want, memory_order_relaxed);
     background_wake();
+    return true;
 }
 
 bool central_any_engaged(void) {

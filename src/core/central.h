@@ -17,8 +17,8 @@ void *central_alloc_one(unsigned cls) HAK_INTERNAL;
 /* A fresh slab of class cls, claimed ahead by the daemon (popped from its ring), or NULL. */
 slab_meta_t *central_fresh_slab(unsigned cls) HAK_INTERNAL;
 /* A thread had to claim a slab itself (growth: beyond its first of the class): statistics, and
- * what engages the daemon for the class. */
-void  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
+ * what engages the daemon for the class. True: it woke the daemon. */
+bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
 /* Daemon side: top the class's ring up with fresh, pre-faulted slabs. Returns the slabs added. */
 uint32_t central_daemon_fill(unsigned cls) HAK_INTERNAL;
 bool  central_wants_fill(unsigned cls) HAK_INTERNAL;

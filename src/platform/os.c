@@ -53,6 +53,16 @@ void os_purge(void *p, size_t size) {
  * 11-16 us on these machines). MADV_POPULATE_WRITE (Linux 5.14) does it in one call; older
  * kernels refuse it, and then one write per page does the same. The memory is free, so what is
  * written does not matter. */
+bool os_populate(void *p, size_t size) {
+#ifdef MADV_POPULATE_WRITE
+    return madvise(p, size, MADV_POPULATE_WRITE) == 0;
+#else
+    (void)p;
+    (void)size;
+    return false;
+#endif
+}
+
 void os_prefault(void *p, size_t size) {
 #ifdef MADV_POPULATE_WRITE
     static _Atomic int unsupported;

@@ -10,6 +10,8 @@ void  os_unmap(void *p, size_t size) HAK_INTERNAL;             /* aborts if the 
 void  os_purge(void *p, size_t size) HAK_INTERNAL;             /* MADV_DONTNEED */
 void *os_remap(void *p, size_t old_size, size_t new_size) HAK_INTERNAL;  /* NULL on failure */
 void  os_prefault(void *p, size_t size) HAK_INTERNAL;          /* fault pages in ahead of use */
+/* MADV_POPULATE_WRITE only, never a touch: safe on a range that may have been unmapped (false). */
+bool  os_populate(void *p, size_t size) HAK_INTERNAL;
 uint64_t os_now_ms(void) HAK_INTERNAL;                         /* monotonic */
 uint64_t os_now_ns(void) HAK_INTERNAL;                         /* monotonic */
 /* Mapped bytes and purges so far (statistics; relaxed). */

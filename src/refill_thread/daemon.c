@@ -53,6 +53,14 @@ static uint32_t fill_rings(void) {
     return made;
 }
 
+/* Slabs threads claimed themselves: populate them before the threads carve into them
+ * (background.h). */
+static void prefault_posted(void) {
+    void *base[BACKGROUND_PREFAULT_SLOTS];
+    unsigned n = background_take_prefaults(base, BACKGROUND_PREFAULT_SLOTS);
+    for (unsigned i = 0; i < n; i++) (void)os_populate(base[i], HAK_SLAB_SIZE);
+}
+
 static bool work_waiting(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
         if (central_wants_fill(cls)) return true;
@@ -78,6 +86,7 @@ static void *daemon_main(void *arg) {
         stats_stream_tick();
         pthread_mutex_lock(&work_lock);
         bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed) || !hak_opt->refill_thread;
+        if (!paused) prefault_posted();
         uint32_t made = paused ? 0 : fill_rings();
         atomic_fetch_add_explicit(&hak_background_slabs, made, memory_order_relaxed);
         HAK_COUNT_N(daemon_batches, made);
