@@ -52,7 +52,8 @@ HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
  * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE only,
  * no touching). Only an address crosses, never a pointer the daemon follows: a slab released, even
  * unmapped, before the daemon gets to it costs an error return or pages resident until the next
- * purge, nothing worse. A full mailbox drops the post (the thread then faults as before).
+ * purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Posts
+ * are taken before the daemon starts too (with HAKMEM_REFILL_THREAD on): its first pass does them.
  * True: posted; the caller wakes the daemon. */
 #define BACKGROUND_PREFAULT_SLOTS 32
 bool background_post_prefault(void *base) HAK_INTERNAL;
