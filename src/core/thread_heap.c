@@ -101,9 +101,12 @@ static slab_meta_t *take_new_slab(unsigned cls) {
     if (!s) {
         s = slab_claim(cls);
         if (!s) return NULL;
-        bool posted = s->cold && !class_is_medium(cls)
+        /* Only a growth claim (the class has a full slab already) is pre-faulted whole: a first
+         * slab of a class may stay mostly unused, and populating it only raised RSS. */
+        bool growth = heap[cls].full != NULL;
+        bool posted = growth && s->cold && !class_is_medium(cls)
                       && background_post_prefault(slab_base(ss_of(s), s->index));
-        if (!central_note_sync_claim(cls, heap[cls].full != NULL) && posted) background_wake();
+        if (!central_note_sync_claim(cls, growth) && posted) background_wake();
     }
     slab_set_tag(s, slab_tag_make(owner_bits, cls));
     s->list = LIST_AVAIL;
