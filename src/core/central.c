@@ -206,7 +206,11 @@ uint32_t central_ring_budget(void) {
     }
     uint32_t in_use = claimed > ringed ? claimed - ringed : 0;
     uint32_t cap = in_use / 10 > RING_BUDGET_MIN ? in_use / 10 : RING_BUDGET_MIN;
-    return cap > ringed ? cap - ringed : 0;
+    /* Warm free slabs are as good as ring slabs: a thread claims one without a fault. Handing them
+     * through a ring only added the daemon's claim and a ring hop to every slab of a program that
+     * frees and allocates its heap in rounds (storm, 50000 blocks a round: 0.87x daemon-off). */
+    uint32_t ready = ringed + (ringed < cap ? superslab_warm_free_slabs() : 0);
+    return cap > ready ? cap - ready : 0;
 }
 
 uint32_t central_daemon_fill(unsigned cls, uint32_t *budget) {
