@@ -41,9 +41,9 @@ void background_note_purge_pending(void) {
 static _Atomic uintptr_t prefault_slot[BACKGROUND_PREFAULT_SLOTS];
 
 bool background_post_prefault(void *base) {
-    /* Before the daemon starts too: its first pass takes what the first slabs' carving has not
-     * faulted yet (most of a growing heap's start-up faults came before the daemon ran). */
-    if (!hak_opt->refill_thread) return false;
+    /* Not before the daemon runs: its first pass would populate, whole, slabs of a heap that may
+     * have just stopped growing (2 threads of random replacement, 4.7 MiB: +0.4 MiB of RSS). */
+    if (!background_running()) return false;
     for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS; i++) {
         uintptr_t empty = 0;
         if (atomic_compare_exchange_strong_explicit(&prefault_slot[i], &empty, (uintptr_t)base,

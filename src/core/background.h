@@ -12,8 +12,7 @@
  * the daemon's fixed cost (its ring slabs, pre-faulted whole, and its thread) was 20-35% of such a
  * program's RSS (a 3 MiB random-replacement heap: 3.8 vs 3.1 MiB after 4 growth claims), and it
  * had nothing to do once the heap stopped growing. A growing heap pays its first 2 MiB of page
- * faults itself (the slabs claimed meanwhile are posted, and the daemon populates what is left of
- * them when it starts). HAKMEM_REFILL_THREAD=0
+ * faults itself. HAKMEM_REFILL_THREAD=0
  * never starts it, unless the worker has work of its own (background_want: the live statistics),
  * which starts it on the first growth instead (a fork child, which has no worker). */
 #ifndef HAK_BACKGROUND_H
@@ -57,9 +56,8 @@ HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
  * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE only,
  * no touching). Only an address crosses, never a pointer the daemon follows: a slab released, even
  * unmapped, before the daemon gets to it costs an error return or pages resident until the next
- * purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Posts
- * are taken before the daemon starts too (with HAKMEM_REFILL_THREAD on): its first pass does them.
- * True: posted; the caller wakes the daemon. */
+ * purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Only
+ * while the daemon runs. True: posted; the caller wakes the daemon. */
 #define BACKGROUND_PREFAULT_SLOTS 32
 bool background_post_prefault(void *base) HAK_INTERNAL;
 /* The daemon: up to max posted addresses, each taken once. */

@@ -191,31 +191,20 @@ bool central_wants_fill(unsigned cls) {
         && ring_count(cls) < atomic_load_explicit(&central[cls].depth, memory_order_relaxed);
 }
 
-/* Ring slabs are pre-faulted, so every one counts in the program's RSS before anyone uses it. All
- * rings together hold at most a tenth of the slabs in use by threads (at least RING_BUDGET_MIN), so
- * the daemon adds at most about 10% to a heap's RSS: with up to 4 slabs per engaged class and no
- * bound, a small program with twenty engaged classes kept 1-3 MiB in rings (RSS +35% over
- * daemon-off on a 3 MiB random-replacement heap). A growing heap's rings still deepen with it. */
-#define RING_BUDGET_MIN 4u
+/* Warm free slabs (released, still resident) are as good as ring slabs: a thread claims one
+ * without a fault (claim_free_bit takes them first). While any exists the daemon prepares nothing:
+ * handing them through a ring only added the daemon's claim and a ring hop to every slab of a
+ * program that frees and allocates its heap in rounds (storm, 50000 blocks a round: 0.83x
+ * daemon-off), and kept pre-faulted slabs idle beside resident free ones.
+ * Tried and dropped: a global cap on ring slabs (a tenth or a sixteenth of the slabs in use, at
+ * least 2-4), for RSS: classes that had engaged once and took nothing kept the cap while hungry
+ * ones went without (growing-heap loop: 415 instead of 91 slabs claimed by the thread, malloc
+ * p99.99 4.8 -> 8-13 us); exempting heaps that take 8 ring slabs per 100 ms made it flap. */
+bool central_rings_wanted(void) { return superslab_warm_free_slabs() == 0; }
 
-uint32_t central_ring_budget(void) {
-    uint32_t claimed = 0, ringed = 0;
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
-        claimed += atomic_load_explicit(&hak_class_slabs[cls], memory_order_relaxed);
-        ringed += ring_count(cls);
-    }
-    uint32_t in_use = claimed > ringed ? claimed - ringed : 0;
-    uint32_t cap = in_use / 10 > RING_BUDGET_MIN ? in_use / 10 : RING_BUDGET_MIN;
-    /* Warm free slabs are as good as ring slabs: a thread claims one without a fault. Handing them
-     * through a ring only added the daemon's claim and a ring hop to every slab of a program that
-     * frees and allocates its heap in rounds (storm, 50000 blocks a round: 0.87x daemon-off). */
-    uint32_t ready = ringed + (ringed < cap ? superslab_warm_free_slabs() : 0);
-    return cap > ready ? cap - ready : 0;
-}
-
-uint32_t central_daemon_fill(unsigned cls, uint32_t *budget) {
+uint32_t central_daemon_fill(unsigned cls) {
     uint32_t made = 0;
-    for (; *budget && central_wants_fill(cls); --*budget) {
+    while (central_wants_fill(cls)) {
         slab_meta_t *s = slab_claim(cls);
         if (!s) break;
         /* A warm slab (released and claimed again before the purger took its pages) would only

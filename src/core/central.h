@@ -20,9 +20,9 @@ slab_meta_t *central_fresh_slab(unsigned cls) HAK_INTERNAL;
  * what engages the daemon for the class. True: it woke the daemon. */
 bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
 /* Daemon side: top the class's ring up with fresh, pre-faulted slabs. Returns the slabs added. */
-uint32_t central_daemon_fill(unsigned cls, uint32_t *budget) HAK_INTERNAL;
-/* How many more slabs all rings together may hold now (central.c, RING_BUDGET_MIN). */
-uint32_t central_ring_budget(void) HAK_INTERNAL;
+uint32_t central_daemon_fill(unsigned cls) HAK_INTERNAL;
+/* False while warm free slabs exist (threads claim those without a fault): nothing to prepare. */
+bool central_rings_wanted(void) HAK_INTERNAL;
 bool  central_wants_fill(unsigned cls) HAK_INTERNAL;
 bool  central_any_engaged(void) HAK_INTERNAL;   /* some class has a ring depth: the daemon polls */
 /* Collect orphans' remote lists and release the empty ones; give back the ring slabs of classes

@@ -48,8 +48,9 @@ static hak_event_t *const wake = &hak_background_event;
 /* ---- The loop ----------------------------------------------------------------------------------- */
 
 static uint32_t fill_rings(void) {
-    uint32_t made = 0, budget = central_ring_budget();
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES && budget; cls++) made += central_daemon_fill(cls, &budget);
+    uint32_t made = 0;
+    if (!central_rings_wanted()) return 0;
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) made += central_daemon_fill(cls);
     return made;
 }
 
@@ -61,10 +62,9 @@ static void prefault_posted(void) {
     for (unsigned i = 0; i < n; i++) (void)os_populate(base[i], HAK_SLAB_SIZE);
 }
 
-/* No budget left is no work: the next slab a thread takes from a ring makes room (and its wake-up
- * or the next poll brings the daemon back), so the daemon never spins on a full budget. */
+/* Rings not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
 static bool work_waiting(void) {
-    if (!central_ring_budget()) return false;
+    if (!central_rings_wanted()) return false;
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
         if (central_wants_fill(cls)) return true;
     return false;
