@@ -51,7 +51,7 @@ extern _Atomic int hak_purge_pending HAK_INTERNAL;
 HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
 /* Pre-faulting slabs a thread claimed itself. With the daemon running, a thread that found no ring
  * slab ready claims a cold one (never touched, or purged) and carves it a page per refill: a page
- * fault (11-16 us here) in every 16th-or-so malloc of the class, the whole tail of a growing heap's
+ * fault (3-16 us on this VM, run to run) in every 16th-or-so malloc of the class, the whole tail of a growing heap's
  * malloc latency (docs/counters.md, latency histograms). So the thread posts the slab's address
  * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE only,
  * no touching). Only an address crosses, never a pointer the daemon follows: a slab released, even

@@ -250,6 +250,8 @@ void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) {
 
 /* ---- Statistics and fork ---------------------------------------------------------------------- */
 
+/* A hint for the daemon (bits move under it): relaxed loads, and the same RCU read-side walk as
+ * the claimers', so no SuperSlab is unmapped under it. */
 uint32_t superslab_warm_free_slabs(void) {
     uint32_t n = 0;
     hak_rcu_read_lock();

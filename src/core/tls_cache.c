@@ -48,9 +48,9 @@ static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * h
  * slabs and taking them again on most operations (and spreading its blocks over more partly used
  * slabs). With 8 (5 interleaved runs each, medians, per CPU-second): Larson 1-32 KiB 2 threads
  * +36%, 8 B-64 KiB +16% (1 thread) and +33% (2), workloads sizes +11-17%, with 10-30% less peak
- * RSS. Tried: 8 batches for every class (bursts of 16-64 B -14%, storm -23%: more blocks cycling
- * through a LIFO list of small blocks); a floor of 32 blocks or of 256 KiB per class (too small
- * for 8-32 KiB blocks: no gain). */
+ * RSS. Tried: 8 batches for every class (3 runs: bursts of 16-64 B -14%, storm -23%, though two
+ * identical libraries differ by up to 7% on storm here); a floor of 32 blocks or of 256 KiB per
+ * class (too small for 8-32 KiB blocks: no gain). */
 #define CAP_FLOOR_ABOVE   1024u
 #define CAP_FLOOR_BATCHES 8u
 
