@@ -11,7 +11,6 @@
  * a block; HAKMEM_HARDENED builds add corrupted links. The cases of the other modes still run and
  * must not crash in any other way than SIGABRT with hakmem's message, or end normally. */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <pthread.h>
 
 #include "support/api.h"
@@ -23,16 +22,6 @@
 #define FREE_KEY 0xffffffffb10cf4eeull
 
 enum { ALL, CHECK_ONLY, HARDENED_ONLY };
-
-static int report_fd;
-
-/* Tell the parent which pointer is about to be misused. */
-static void report(void *p)
-{
-    uintptr_t v = (uintptr_t)p;
-    if (write(report_fd, &v, sizeof v) != sizeof v)
-        _exit(3);
-}
 
 static void *take(size_t size)
 {
@@ -53,7 +42,7 @@ static void double_free(size_t size, int between)
     api_free_fn(p);
     for (int i = 0; i < between; i++)
         api_free_fn(others[i]);
-    report(p);
+    misuse_report(p);
     api_free_fn(p);
 }
 
@@ -74,7 +63,7 @@ static void df_back_in_slab(void)
     void *keep = take(48), *p = take(48);
     api_free_fn(p);
     hak_thread_flush();
-    report(p);
+    misuse_report(p);
     api_free_fn(p);
     api_free_fn(keep);
 }
@@ -99,7 +88,7 @@ static void df_remote_then_owner(void)
 {
     void *p = take(64);
     run_thread(free_on_thread, p);
-    report(p);
+    misuse_report(p);
     api_free_fn(p);
 }
 
@@ -108,14 +97,14 @@ static void df_owner_then_remote(void)
 {
     void *p = take(64);
     api_free_fn(p);
-    report(p);
+    misuse_report(p);
     run_thread(free_on_thread, p);
 }
 
 static void *free_twice(void *p)
 {
     api_free_fn(p);
-    report(p);
+    misuse_report(p);
     api_free_fn(p);
     return NULL;
 }
@@ -134,7 +123,7 @@ static void df_remote_twice(void)
 static void interior(size_t offset)
 {
     char *p = take(64);
-    report(p + offset);
+    misuse_report(p + offset);
     api_free_fn(p + offset);
     hak_thread_flush();
 }
@@ -144,7 +133,7 @@ static void interior_16(void) { interior(16); }
 static void interior_32_of_48(void)
 {
     char *p = take(48);
-    report(p + 32);
+    misuse_report(p + 32);
     api_free_fn(p + 32);
     hak_thread_flush();
 }
@@ -153,7 +142,7 @@ static void interior_32_of_48(void)
 static void interior_remote(void)
 {
     char *p = take(64);
-    report(p + 16);
+    misuse_report(p + 16);
     run_thread(free_on_thread, p + 16);
 }
 
@@ -178,7 +167,7 @@ static void write_past_end(void)
     char *p = API(malloc)(20);       /* a 32-byte block: 12 bytes of slack hold the canary */
     CHECK(p != NULL, "malloc(20)");
     memset(p, 1, 21);
-    report(p);
+    misuse_report(p);
     api_free_fn(p);
 }
 
@@ -191,7 +180,7 @@ static void corrupt_link(void)
     api_free_fn(a);
     api_free_fn(b);                 /* b is the head; its link points at a */
     *(void **)b = target + 64;      /* a write after free aims the list at a static array */
-    report(b);
+    misuse_report(b);
     void *x = API(malloc)(64);      /* b; the next malloc would follow the forged link */
     void *y = API(malloc)(64);
     dprintf(2, "TEST: malloc returned %p and %p (target %p)\n", x, y, (void *)(target + 64));
@@ -229,19 +218,6 @@ static const bad_case_t cases[] = {
     { "a write after free forging a link", corrupt_link, HARDENED_ONLY, "corrupted free list" },
 };
 
-/* Does text contain "0x" (or "0X") followed by the hex digits of v? */
-static int mentions_pointer(const char *text, uintptr_t v)
-{
-    for (const char *s = text; *s; s++) {
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char)s[2])) {
-            char *end;
-            if ((uintptr_t)strtoull(s + 2, &end, 16) == v)
-                return 1;
-        }
-    }
-    return 0;
-}
-
 static int check_mode(void)
 {
     const char *v = getenv("HAKMEM_CHECK");
@@ -271,38 +247,16 @@ static int hardened(void)
 #endif
 }
 
+static void run_bad_case(void *c) { ((const bad_case_t *)c)->run(); }
+
 /* Returns 1 if the case was checked as detected (or as legal), 0 if it was allowed through. */
 static int run_case(const bad_case_t *c)
 {
-    int pe[2], pi[2];
-    CHECK(pipe(pe) == 0 && pipe(pi) == 0, "pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        struct rlimit no_core = { 0, 0 };
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(pe[0]);
-        close(pi[0]);
-        dup2(pe[1], 2);
-        report_fd = pi[1];
-        c->run();
-        dprintf(2, "TEST: returned\n");
-        _exit(0);
-    }
-    close(pe[1]);
-    close(pi[1]);
-    uintptr_t bad = 0;
-    ssize_t k = read(pi[0], &bad, sizeof bad);
-    close(pi[0]);
-    char err[8192];
-    size_t n = 0;
-    while ((k = read(pe[0], err + n, sizeof err - 1 - n)) > 0)
-        n += (size_t)k;
-    err[n] = '\0';
-    close(pe[0]);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    struct misuse_result r;
+    run_misuse(run_bad_case, (void *)c, &r);
+    int st = r.status;
+    uintptr_t bad = r.reported;
+    char *err = r.err;
     char *nl = strchr(err, '\n');
     int promised = c->mode == ALL || (c->mode == CHECK_ONLY && check_mode())
                    || (c->mode == HARDENED_ONLY && hardened());

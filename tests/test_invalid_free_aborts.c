@@ -11,7 +11,6 @@
  * The child must be killed by SIGABRT, and its stderr must contain "hakmem" and the pointer's value
  * written as hexadecimal after "0x" (leading zeros and letter case are free). */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <sys/mman.h>
 
 #include "support/api.h"
@@ -19,19 +18,6 @@
 #include "support/wait.h"
 
 static char global_array[256];
-
-/* Does text contain "0x" (or "0X") followed by the hex digits of v? */
-static int mentions_pointer(const char *text, uintptr_t v)
-{
-    for (const char *s = text; *s; s++) {
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char)s[2])) {
-            char *end;
-            if ((uintptr_t)strtoull(s + 2, &end, 16) == v)
-                return 1;
-        }
-    }
-    return 0;
-}
 
 static void *bad_pointer(const char *kind, char *stack_buf)
 {
@@ -59,46 +45,27 @@ static void *bad_pointer(const char *kind, char *stack_buf)
     return NULL;
 }
 
+/* The child: a few real allocations first, so the allocator is fully set up; then the bad free. */
+static void free_bad_pointer(void *arg)
+{
+    const char *kind = arg;
+    char stack_buf[64];
+    memset(stack_buf, 0, sizeof stack_buf);
+    for (int i = 0; i < 100; i++)
+        API(free)(API(malloc)((size_t)i * 100 + 1));
+    void *bad = bad_pointer(kind, stack_buf);
+    misuse_report(bad);
+    api_free_fn(bad);
+    dprintf(2, "TEST: free(%p) returned\n", bad);
+}
+
 static void run_case(const char *kind)
 {
-    int pe[2], pi[2];
-    CHECK(pipe(pe) == 0 && pipe(pi) == 0, "pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        struct rlimit no_core = { 0, 0 };
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(pe[0]);
-        close(pi[0]);
-        dup2(pe[1], 2);
-        char stack_buf[64];
-        memset(stack_buf, 0, sizeof stack_buf);
-        /* Some real allocations first, so the allocator is fully set up. */
-        for (int i = 0; i < 100; i++)
-            API(free)(API(malloc)((size_t)i * 100 + 1));
-        void *bad = bad_pointer(kind, stack_buf);
-        uintptr_t v = (uintptr_t)bad;
-        if (write(pi[1], &v, sizeof v) != sizeof v)
-            _exit(3);
-        close(pi[1]);
-        api_free_fn(bad);
-        dprintf(2, "TEST: free(%p) returned\n", bad);
-        _exit(0);
-    }
-    close(pe[1]);
-    close(pi[1]);
-    uintptr_t bad = 0;
-    ssize_t k = read(pi[0], &bad, sizeof bad);
-    close(pi[0]);
-    char err[8192];
-    size_t n = 0;
-    while ((k = read(pe[0], err + n, sizeof err - 1 - n)) > 0)
-        n += (size_t)k;
-    err[n] = '\0';
-    close(pe[0]);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    struct misuse_result r;
+    run_misuse(free_bad_pointer, (void *)kind, &r);
+    int st = r.status;
+    uintptr_t bad = r.reported;
+    char *err = r.err;
     CHECK(bad != 0, "%s: the child did not report its pointer (%s, stderr \"%s\")", kind,
           describe_status(st), err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,

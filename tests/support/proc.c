@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "proc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -140,4 +141,72 @@ const char *describe_status(int status)
     else
         snprintf(buf, sizeof buf, "wait status 0x%x", status);
     return buf;
+}
+
+/* ---- Misuse in a child --------------------------------------------------------------------------- */
+
+static int misuse_fd = -1;   /* the child's end of the report pipe */
+
+void misuse_report(void *p)
+{
+    uintptr_t v = (uintptr_t)p;
+    if (write(misuse_fd, &v, sizeof v) != sizeof v)
+        _exit(3);
+}
+
+/* Reads up to cap bytes, through EINTR, to EOF or until full. */
+static size_t read_all(int fd, void *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t k = read(fd, (char *)buf + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    return n;
+}
+
+void run_misuse(void (*fn)(void *), void *arg, struct misuse_result *r)
+{
+    int pe[2], pi[2];
+    CHECK(pipe(pe) == 0 && pipe(pi) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        struct rlimit no_core = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        close(pe[0]);
+        close(pi[0]);
+        dup2(pe[1], 2);
+        misuse_fd = pi[1];
+        fn(arg);
+        dprintf(2, "TEST: returned\n");
+        _exit(0);
+    }
+    close(pe[1]);
+    close(pi[1]);
+    r->reported = 0;
+    if (read_all(pi[0], &r->reported, sizeof r->reported) != sizeof r->reported)
+        r->reported = 0;
+    close(pi[0]);
+    size_t n = read_all(pe[0], r->err, sizeof r->err - 1);
+    r->err[n] = '\0';
+    close(pe[0]);
+    CHECK(waitpid(pid, &r->status, 0) == pid, "waitpid");
+}
+
+int mentions_pointer(const char *text, uintptr_t v)
+{
+    for (const char *s = text; *s; s++) {
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char)s[2])) {
+            char *end;
+            if ((uintptr_t)strtoull(s + 2, &end, 16) == v)
+                return 1;
+        }
+    }
+    return 0;
 }

@@ -8,7 +8,11 @@
  *   env_u64(name, default)     a number from the environment (0x.. accepted), default if unset
  *   self_exe()                 this executable's path, to re-run it as a child in another mode
  *   run_child(argv, envp, &r)  run a program, stdin /dev/null, capture stdout and stderr
- *   describe_status(status)    "exited with status 1", "killed by signal 6 (Aborted)" */
+ *   describe_status(status)    "exited with status 1", "killed by signal 6 (Aborted)"
+ *   run_misuse(fn, arg, &r)    run fn(arg) in a forked child (core dumps off, stderr captured);
+ *                              the child names the pointer it is about to misuse with
+ *                              misuse_report(p), which the parent gets in r.reported
+ *   mentions_pointer(text, v)  text has "0x" followed by v's hex digits (any case, zeros) */
 #ifndef HAK_TEST_SUPPORT_PROC_H
 #define HAK_TEST_SUPPORT_PROC_H
 
@@ -46,6 +50,16 @@ struct child_result {
 /* argv[0] is a path; envp NULL keeps the current environment. */
 void run_child(char *const argv[], char *const envp[], struct child_result *r);
 const char *describe_status(int status);
+
+struct misuse_result {
+    int status;          /* as from waitpid */
+    uintptr_t reported;  /* what the child passed to misuse_report, 0 if nothing */
+    char err[8192];      /* the child's stderr, NUL-terminated, truncated if longer */
+};
+/* The child prints "TEST: returned" and exits 0 if fn returns. */
+void run_misuse(void (*fn)(void *), void *arg, struct misuse_result *r);
+void misuse_report(void *p);
+int mentions_pointer(const char *text, uintptr_t v);
 
 #ifdef __cplusplus
 }
