@@ -18,7 +18,7 @@ usage: bench/run_all.sh [options]
   -a, --allocators LIST  (default: hakmem hakmem-nodaemon glibc jemalloc mimalloc tcmalloc;
                          LABEL=/path/lib.so for another; missing ones are a note)
   -w, --workloads LIST   subset of: random storm lifetimes sizes prodcon falseshare churn realloc
-                         fastpath replace bursts bigbuf larson (default: all)
+                         fastpath replace bursts bigbuf server larson (default: all)
   -p, --profile LIST     Larson profiles (default all: tiny-r1 tiny-r100 small mid mixed)
   --icount-n N           pairs for the instruction counts (default 200000, --quick 100000)
   --icount-sizes LIST    sizes for the instruction counts (default "16 64 512", --quick "64")
@@ -32,7 +32,7 @@ EOF
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmdline="bench/run_all.sh${*:+ $*}"
-ALL_WORKLOADS="random storm lifetimes sizes prodcon falseshare churn realloc fastpath replace bursts bigbuf larson"
+ALL_WORKLOADS="random storm lifetimes sizes prodcon falseshare churn realloc fastpath replace bursts bigbuf server larson"
 quick=0
 runs=5
 duration=""

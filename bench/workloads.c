@@ -44,10 +44,31 @@
  *              malloc + memset(0) (what C++ std::make_unique<char[]>(n) does: operator new, then
  *              value-initialisation; calloc would let the allocator skip zeroing fresh pages),
  *              which also touches every page. Unit: steps; -n: steps per thread
+ *   server     a many-thread server: -t worker threads in a ring, each handing requests to the next
+ *              ((i + 1) % T; with one thread to itself) through a bounded queue of its own (mutex,
+ *              condition variables, a fixed array of 2k pointers: nothing allocated per hand-over;
+ *              requests move in batches of up to 16, see the server section).
+ *              A request is a malloc'd struct with a 64..256 B header and 2..6 body buffers, sizes
+ *              log-uniform in [min, max] (default 16 B..4 KiB), 1 in 64 uniform in 8..64 KiB. Each
+ *              stage checks and rewrites the first and last byte of every object, replaces each
+ *              body buffer with probability 1/2 and allocates and frees a 16..1024 B scratch
+ *              buffer; after 3..6 stages the thread holding the request retires it: frees it all,
+ *              counts it and starts a new one, so k=64 per thread stay in flight (body buffers
+ *              live a few stages and are mostly freed by another thread than their allocator's).
+ *              One retired request in 8 also replaces a random slot of a shared cache of 4096
+ *              long-lived objects of 32 B..2 KiB (a mutex per 64 slots), whose old object was
+ *              usually allocated by another thread. Unit: requests (retired); -n: requests retired
+ *              by each thread (one that has retired its n passes requests on untouched until all
+ *              have, so the ring does not stall). Extra: allocs_per_request, remote_free_pct (of
+ *              the frees, those of a block another thread allocated), in_flight_end. A ring of
+ *              single-producer queues rather than one shared queue: the hand-over pattern is fixed
+ *              and each queue lock is shared by two threads only, so the queues cost little beside
+ *              the allocator. The cache and the first requests are set up before the measured
+ *              phase; the main thread frees what is left after it and checks the counts.
  *
- * replace and bigbuf fill their k slots before the measured phase starts (each thread fills its
- * own, then waits at a barrier; the main thread takes the start sample after every thread is
- * ready), so the RESULT figures cover the steady state only.
+ * replace and bigbuf fill their k slots (server: its cache and first requests) before the measured
+ * phase starts (each thread fills its own, then waits at a barrier; the main thread takes the start
+ * sample after every thread is ready), so the RESULT figures cover the steady state only.
  *
  * Output: the RESULT line of bench_common.h (unit allocs unless said otherwise). Its cpu_s is the
  * user+sys CPU of the whole process during the measured phase and ops_per_cpu_s the unit per
@@ -688,6 +709,445 @@ static void *w_bigbuf(void *arg)
     return NULL;
 }
 
+/* ---- server: a ring of worker threads handing requests on (see the top of the file) -------------
+ * Worker i takes requests from its own queue and gives them to worker (i + 1) % T's, so every queue
+ * has one producer and one consumer (with T = 1 the same thread). A queue is a fixed array of 2k
+ * pointers under a mutex: no malloc per item.
+ *
+ * Hand-overs are batched: a worker takes up to `batch` = min(16, k) requests per lock and collects
+ * the ones it passes on in an outbox of `batch`. With one lock round trip per request the queues
+ * were a large part of the cost at 2 threads (about a fifth of the perf samples in the queue's
+ * lock and unlock, even with an adaptive mutex), not malloc. Likewise a worker that finds its
+ * queue empty sleeps until `batch` requests are there, not one: in a ring the slowest stage sets
+ * the pace, and a faster one woken per request spends its CPU on futex calls. A sleeper says what
+ * it waits for (cons_waiting, prod_need), so a signal is sent exactly when it can go on.
+ *
+ * No deadlock: a worker empties its outbox before it sleeps on its input. A give waits only while
+ * the queue has less room than the batch (more than 2k - batch >= k >= batch requests in it), so
+ * the queue's consumer is not asleep; so if every worker slept, either all would wait to give
+ * (more than kT requests in flight, but there are at most kT) or all would wait on inputs holding
+ * fewer than `batch` each (at most T(batch - 1) < kT - T + 1, the fewest in flight while a worker
+ * is not done: see w_server). */
+
+#define SRV_MAX_BODY 6
+#define SRV_CACHE_SLOTS 4096
+#define SRV_STRIPE 64     /* cache slots per mutex */
+#define SRV_CACHE_EVERY 8 /* one retired request in this many replaces a cache slot */
+#define SRV_BATCH_MAX 16
+
+typedef struct srv_obj {
+    unsigned char *p;
+    uint32_t size;
+    uint16_t owner; /* the worker that allocated it: a free by another one is a remote free */
+} srv_obj_t;
+
+/* First and last byte of every object of a request hold `tag`, bumped at each hop. */
+typedef struct srv_req {
+    srv_obj_t hdr;
+    srv_obj_t body[SRV_MAX_BODY];
+    uint16_t owner; /* of the struct itself */
+    uint8_t nbody, hops_left;
+    unsigned char tag;
+} srv_req_t;
+
+typedef struct srv_queue {
+    _Alignas(BENCH_CACHE_LINE) pthread_mutex_t mu;
+    pthread_cond_t nonempty, nonfull;
+    uint64_t head, tail; /* requests taken / given, under mu                         */
+    size_t prod_need;    /* under mu: the producer sleeps until this much room is free */
+    int cons_waiting;    /* under mu: the consumer sleeps until `batch` are in        */
+    srv_req_t **slot;    /* g_srv.cap of them                                          */
+} srv_queue_t;
+
+typedef struct srv_stripe {
+    _Alignas(BENCH_CACHE_LINE) pthread_mutex_t mu;
+    srv_obj_t obj[SRV_STRIPE];
+} srv_stripe_t;
+
+/* w.ops: requests retired; w.aux: objects allocated (request structs and scratch included). */
+typedef struct srv_worker {
+    worker_t w;
+    uint64_t setup_allocs, frees, remote_frees, created, dropped, bad;
+    srv_queue_t *in, *out;
+    size_t in_next, in_n, out_n;
+    srv_req_t *inbox[SRV_BATCH_MAX], *outbox[SRV_BATCH_MAX];
+} srv_worker_t;
+
+static struct {
+    size_t cap, batch; /* 2k per queue; min(SRV_BATCH_MAX, k) */
+    srv_queue_t *q;
+    srv_stripe_t cache[SRV_CACHE_SLOTS / SRV_STRIPE];
+    atomic_int ndone; /* workers that have retired their -n requests */
+} g_srv;
+
+/* Time-bounded: the stop flag. With -n: every worker has retired its n requests (until then a
+ * worker that has keeps forwarding requests, so the others are not starved). */
+static inline int srv_quit(void)
+{
+    if (O.n)
+        return atomic_load_explicit(&g_srv.ndone, memory_order_relaxed) >= O.threads;
+    return atomic_load_explicit(&g_stop.flag, memory_order_relaxed);
+}
+
+/* After srv_quit() turned true: wakes every waiter (under each mutex, so no wake-up is lost). */
+static void srv_wake_all(void)
+{
+    int t;
+    for (t = 0; t < O.threads; t++) {
+        pthread_mutex_lock(&g_srv.q[t].mu);
+        pthread_cond_broadcast(&g_srv.q[t].nonempty);
+        pthread_cond_broadcast(&g_srv.q[t].nonfull);
+        pthread_mutex_unlock(&g_srv.q[t].mu);
+    }
+}
+
+static inline size_t srv_queued(const srv_queue_t *q)
+{
+    return (size_t)(q->tail - q->head);
+}
+
+/* Up to `batch` requests into buf; with `wait`, sleeps on an empty queue until `batch` are there.
+ * 0 once quitting (what is left in the queues is freed by the main thread). */
+static size_t srv_take(srv_queue_t *q, srv_req_t **buf, int wait)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    if (wait && srv_queued(q) == 0) {
+        q->cons_waiting = 1;
+        while (srv_queued(q) < g_srv.batch && !srv_quit())
+            pthread_cond_wait(&q->nonempty, &q->mu);
+        q->cons_waiting = 0;
+    }
+    if (!srv_quit()) {
+        while (n < g_srv.batch && q->head != q->tail)
+            buf[n++] = q->slot[q->head++ % g_srv.cap];
+        if (q->prod_need && g_srv.cap - srv_queued(q) >= q->prod_need)
+            pthread_cond_signal(&q->nonfull);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+/* Appends buf[0..n); 0 when there is no room and the run is over (the caller still owns them). */
+static int srv_give(srv_queue_t *q, srv_req_t *const *buf, size_t n)
+{
+    size_t i;
+    pthread_mutex_lock(&q->mu);
+    if (g_srv.cap - srv_queued(q) < n) {
+        q->prod_need = n;
+        while (g_srv.cap - srv_queued(q) < n && !srv_quit())
+            pthread_cond_wait(&q->nonfull, &q->mu);
+        q->prod_need = 0;
+        if (g_srv.cap - srv_queued(q) < n) {
+            pthread_mutex_unlock(&q->mu);
+            return 0;
+        }
+    }
+    for (i = 0; i < n; i++)
+        q->slot[q->tail++ % g_srv.cap] = buf[i];
+    if (q->cons_waiting && srv_queued(q) >= g_srv.batch)
+        pthread_cond_signal(&q->nonempty);
+    pthread_mutex_unlock(&q->mu);
+    return 1;
+}
+
+static inline void srv_mark(srv_obj_t *o, unsigned char tag)
+{
+    o->p[0] = tag;
+    o->p[o->size - 1] = tag;
+}
+
+static inline int srv_intact(const srv_obj_t *o, unsigned char tag)
+{
+    return o->p[0] == tag && o->p[o->size - 1] == tag;
+}
+
+static void srv_obj_new(srv_worker_t *sw, srv_obj_t *o, size_t size, unsigned char tag)
+{
+    o->p = bench_xmalloc(size);
+    o->size = (uint32_t)size;
+    o->owner = (uint16_t)sw->w.id;
+    bench_touch(o->p, size, tag);
+    srv_mark(o, tag);
+    sw->w.aux++;
+}
+
+static void srv_obj_free(srv_worker_t *sw, srv_obj_t *o)
+{
+    sw->remote_frees += o->owner != (uint16_t)sw->w.id;
+    sw->frees++;
+    free(o->p);
+    o->p = NULL;
+}
+
+/* Log-uniform in [min, max], 1 in 64 an 8..64 KiB buffer instead (a large upload or reply). */
+static inline size_t srv_body_size(uint64_t *rng)
+{
+    if (rng_below(rng, 64) == 0)
+        return rng_range(rng, (size_t)8 << 10, (size_t)64 << 10);
+    return rng_log_range(rng, O.min, O.max);
+}
+
+static srv_req_t *srv_req_new(srv_worker_t *sw, uint64_t *rng)
+{
+    srv_req_t *r = bench_xmalloc(sizeof *r);
+    unsigned j;
+    sw->w.aux++;
+    sw->created++;
+    r->owner = (uint16_t)sw->w.id;
+    r->tag = (unsigned char)rng_next(rng);
+    r->hops_left = (uint8_t)(3 + rng_below(rng, 4));
+    r->nbody = (uint8_t)(2 + rng_below(rng, SRV_MAX_BODY - 1));
+    srv_obj_new(sw, &r->hdr, rng_range(rng, 64, 256), r->tag);
+    for (j = 0; j < r->nbody; j++)
+        srv_obj_new(sw, &r->body[j], srv_body_size(rng), r->tag);
+    return r;
+}
+
+static void srv_req_free(srv_worker_t *sw, srv_req_t *r)
+{
+    unsigned j;
+    srv_obj_free(sw, &r->hdr);
+    for (j = 0; j < r->nbody; j++)
+        srv_obj_free(sw, &r->body[j]);
+    sw->remote_frees += r->owner != (uint16_t)sw->w.id;
+    sw->frees++;
+    free(r);
+}
+
+/* One stage: check and rewrite every object, replace about half of the body buffers (allocated
+ * here, freed by a later stage or the retiring thread), and use a scratch buffer for the stage's
+ * own output (the shortest-lived objects, allocated and freed on one thread). */
+static void srv_hop(srv_worker_t *sw, srv_req_t *r, uint64_t *rng)
+{
+    unsigned char tag = r->tag, next = (unsigned char)(tag + 1);
+    uint64_t bits = rng_next(rng);
+    size_t size = rng_log_range(rng, 16, 1024);
+    unsigned char *scratch;
+    unsigned j;
+
+    sw->bad += !srv_intact(&r->hdr, tag);
+    srv_mark(&r->hdr, next);
+    for (j = 0; j < r->nbody; j++, bits >>= 1) {
+        sw->bad += !srv_intact(&r->body[j], tag);
+        if (bits & 1) {
+            srv_obj_free(sw, &r->body[j]);
+            srv_obj_new(sw, &r->body[j], srv_body_size(rng), next);
+        } else {
+            srv_mark(&r->body[j], next);
+        }
+    }
+    scratch = bench_xmalloc(size);
+    bench_touch(scratch, size, next);
+    bench_escape(scratch);
+    free(scratch);
+    sw->w.aux++;
+    sw->frees++;
+    r->tag = next;
+    r->hops_left--;
+}
+
+/* The new object is allocated and the old one freed outside the stripe's lock, as a real cache
+ * would; the old one usually belongs to another thread. */
+static void srv_cache_replace(srv_worker_t *sw, size_t slot, uint64_t *rng)
+{
+    srv_stripe_t *st = &g_srv.cache[slot / SRV_STRIPE];
+    srv_obj_t fresh, old;
+    srv_obj_new(sw, &fresh, rng_log_range(rng, 32, 2048), (unsigned char)slot);
+    pthread_mutex_lock(&st->mu);
+    old = st->obj[slot % SRV_STRIPE];
+    st->obj[slot % SRV_STRIPE] = fresh;
+    pthread_mutex_unlock(&st->mu);
+    if (old.p) {
+        sw->bad += !srv_intact(&old, (unsigned char)slot);
+        srv_obj_free(sw, &old);
+    }
+}
+
+static void srv_retire(srv_worker_t *sw, srv_req_t *r, uint64_t *rng)
+{
+    srv_req_free(sw, r);
+    if (rng_below(rng, SRV_CACHE_EVERY) == 0)
+        srv_cache_replace(sw, (size_t)rng_below(rng, SRV_CACHE_SLOTS), rng);
+    sw->w.ops++;
+}
+
+/* Gives the outbox to the next worker; at the end of the run (no room, quitting) frees it. */
+static void srv_flush(srv_worker_t *sw)
+{
+    size_t i;
+    if (sw->out_n && !srv_give(sw->out, sw->outbox, sw->out_n)) {
+        for (i = 0; i < sw->out_n; i++)
+            srv_req_free(sw, sw->outbox[i]);
+        sw->dropped += sw->out_n;
+    }
+    sw->out_n = 0;
+}
+
+static void srv_forward(srv_worker_t *sw, srv_req_t *r)
+{
+    sw->outbox[sw->out_n++] = r;
+    if (sw->out_n == g_srv.batch)
+        srv_flush(sw);
+}
+
+/* The next request from the inbox, refilled from the queue; NULL once quitting. Before sleeping
+ * on an empty queue the worker hands on what it holds (without that, the ring could stall). */
+static srv_req_t *srv_next(srv_worker_t *sw)
+{
+    if (sw->in_next == sw->in_n) {
+        sw->in_next = 0;
+        sw->in_n = srv_take(sw->in, sw->inbox, 0);
+        if (sw->in_n == 0) {
+            srv_flush(sw);
+            sw->in_n = srv_take(sw->in, sw->inbox, 1);
+            if (sw->in_n == 0)
+                return NULL;
+        }
+    }
+    return sw->inbox[sw->in_next++];
+}
+
+static void *w_server(void *arg)
+{
+    srv_worker_t *sw = arg;
+    uint64_t rng = sw->w.rng;
+    size_t slot, j;
+    int done = 0;
+    srv_req_t *r;
+
+    /* Set-up: this worker's share of the cache, then k requests in its own queue (2k slots). */
+    for (slot = (size_t)sw->w.id; slot < SRV_CACHE_SLOTS; slot += (size_t)O.threads)
+        srv_cache_replace(sw, slot, &rng);
+    for (j = 0; j < O.k; j++) {
+        r = srv_req_new(sw, &rng);
+        if (!srv_give(sw->in, &r, 1))
+            bench_die("server: a queue is full during set-up");
+    }
+    sw->setup_allocs = sw->w.aux;
+    setup_done();
+
+    while ((r = srv_next(sw)) != NULL) {
+        if (done) { /* -n reached: pass requests on untouched until every worker is done */
+            srv_forward(sw, r);
+            continue;
+        }
+        srv_hop(sw, r, &rng);
+        if (r->hops_left == 0) {
+            srv_retire(sw, r, &rng);
+            if (!keep_going(sw->w.ops)) { /* no replacement: one fewer in flight */
+                done = 1;
+                if (atomic_fetch_add(&g_srv.ndone, 1) + 1 == O.threads && O.n)
+                    srv_wake_all();
+                continue;
+            }
+            r = srv_req_new(sw, &rng);
+        }
+        srv_forward(sw, r);
+    }
+    srv_flush(sw); /* quitting: the give fails only on a full queue, then the requests are freed */
+    sw->w.rng = rng;
+    return NULL;
+}
+
+/* Runs the ring; frees what is left (queues, cache) after the end sample and checks the counts. */
+static void run_server(uint64_t *ops, bench_usage_t *u0, bench_usage_t *u1, char *extra,
+                       size_t extra_size)
+{
+    int t, n = O.threads;
+    srv_worker_t *sw = aligned_alloc(BENCH_CACHE_LINE, sizeof(srv_worker_t) * (size_t)n);
+    pthread_t *tid = bench_xmalloc(sizeof(pthread_t) * (size_t)n);
+    srv_worker_t reaper; /* the main thread's frees at the end */
+    uint64_t created = 0, retired = 0, dropped = 0, left = 0, allocs = 0, setup_allocs = 0;
+    uint64_t frees = 0, remote = 0, bad = 0;
+    size_t s;
+
+    g_srv.q = aligned_alloc(BENCH_CACHE_LINE, sizeof(srv_queue_t) * (size_t)n);
+    if (!sw || !g_srv.q)
+        bench_die("out of memory");
+    atomic_store(&g_srv.ndone, 0);
+    g_srv.cap = 2 * (size_t)O.k;
+    g_srv.batch = O.k < SRV_BATCH_MAX ? (size_t)O.k : SRV_BATCH_MAX;
+    for (s = 0; s < SRV_CACHE_SLOTS / SRV_STRIPE; s++) {
+        memset(&g_srv.cache[s], 0, sizeof g_srv.cache[s]);
+        pthread_mutex_init(&g_srv.cache[s].mu, NULL);
+    }
+    for (t = 0; t < n; t++) {
+        srv_queue_t *q = &g_srv.q[t];
+        memset(q, 0, sizeof *q);
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->nonempty, NULL);
+        pthread_cond_init(&q->nonfull, NULL);
+        q->slot = bench_xmalloc(sizeof(srv_req_t *) * g_srv.cap);
+    }
+    for (t = 0; t < n; t++) {
+        memset(&sw[t], 0, sizeof sw[t]);
+        sw[t].w.id = t;
+        sw[t].w.rng = rng_for(O.seed, (uint64_t)t);
+        sw[t].in = &g_srv.q[t];
+        sw[t].out = &g_srv.q[(t + 1) % n];
+    }
+    pthread_barrier_init(&g_setup_a, NULL, (unsigned)n + 1);
+    pthread_barrier_init(&g_setup_b, NULL, (unsigned)n + 1);
+    for (t = 0; t < n; t++)
+        if (pthread_create(&tid[t], NULL, w_server, &sw[t]))
+            bench_die("cannot create threads");
+    pthread_barrier_wait(&g_setup_a); /* every worker has its cache share and k requests */
+    *u0 = bench_usage_now();
+    pthread_barrier_wait(&g_setup_b);
+    if (!O.n) {
+        bench_sleep(O.seconds);
+        atomic_store_explicit(&g_stop.flag, 1, memory_order_relaxed);
+        srv_wake_all();
+    }
+    for (t = 0; t < n; t++)
+        pthread_join(tid[t], NULL);
+    *u1 = bench_usage_now();
+
+    memset(&reaper, 0, sizeof reaper);
+    reaper.w.id = n; /* no worker's id */
+    for (t = 0; t < n; t++) {
+        srv_queue_t *q = &g_srv.q[t];
+        for (; q->head != q->tail; q->head++, left++)
+            srv_req_free(&reaper, q->slot[q->head % g_srv.cap]);
+        free(q->slot);
+    }
+    for (s = 0; s < SRV_CACHE_SLOTS; s++) {
+        srv_obj_t *o = &g_srv.cache[s / SRV_STRIPE].obj[s % SRV_STRIPE];
+        reaper.bad += !srv_intact(o, (unsigned char)s);
+        srv_obj_free(&reaper, o);
+    }
+    for (t = 0; t < n; t++) {
+        if (O.n && sw[t].w.ops != O.n)
+            bench_die("server: a worker retired a different number of requests than -n");
+        created += sw[t].created;
+        retired += sw[t].w.ops;
+        dropped += sw[t].dropped;
+        allocs += sw[t].w.aux;
+        setup_allocs += sw[t].setup_allocs;
+        frees += sw[t].frees;
+        remote += sw[t].remote_frees;
+        bad += sw[t].bad;
+    }
+    if (bad + reaper.bad)
+        bench_die("server: an object changed while another thread held it");
+    if (created != retired + dropped + left)
+        bench_die("server: requests created != retired + dropped + left in flight");
+    if (allocs != frees + reaper.frees)
+        bench_die("server: objects allocated != objects freed");
+    *ops = retired;
+    snprintf(extra, extra_size, " min=%zu max=%zu k=%llu allocs_per_request=%.1f "
+             "remote_free_pct=%.1f in_flight_end=%llu", O.min, O.max, (unsigned long long)O.k,
+             retired ? (double)(allocs - setup_allocs) / (double)retired : 0.0,
+             frees ? 100.0 * (double)remote / (double)frees : 0.0,
+             (unsigned long long)(left + dropped));
+    pthread_barrier_destroy(&g_setup_a);
+    pthread_barrier_destroy(&g_setup_b);
+    free(g_srv.q);
+    free(tid);
+    free(sw);
+}
+
 /* ---- The table of workloads ----------------------------------------------------------------------- */
 
 typedef struct workload {
@@ -725,6 +1185,8 @@ static const workload_t WORKLOADS[] = {
      "bursts of 25..1600 blocks of 16/32/64 B, written, freed half FIFO half LIFO; -n rounds"},
     {"bigbuf", w_bigbuf, 5u << 20, 25u << 20, 20, "steps", "live buffers",
      "replace one of k big buffers by a malloc+memset(0) one"},
+    {"server", NULL, 16, 4096, 64, "requests", "requests in flight per thread",
+     "-t threads in a ring hand on requests of mixed-size objects; a shared cache; -n requests"},
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
@@ -735,7 +1197,8 @@ static void usage_to(FILE *out, int status)
             "usage: workloads NAME [-s seconds] [-t threads] [-n ops] [-S seed] [-m min] [-M max] "
             "[-k param] [-P]\n"
             "  -s run time, seconds (default 2); -n fixed work per thread instead (ops of the unit)\n"
-            "  -t threads (prodcon: pairs; churn: lanes), default 1; sizes take K/M suffixes\n"
+            "  -t threads (prodcon: pairs; churn: lanes; server: ring stages), default 1; sizes\n"
+            "     take K/M suffixes\n"
             "  -P write every 4 KiB page of each new block (default: a couple of bytes)\n"
             "workloads (default min..max, k):\n");
     for (i = 0; i < NWORKLOADS; i++)
@@ -811,6 +1274,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "workloads: bigbuf needs -k of at least 1\n");
         return 2;
     }
+    if (strcmp(wl->name, "server") == 0 && (O.k < 1 || O.max > ((size_t)1 << 31))) {
+        fprintf(stderr, "workloads: server needs -k of at least 1 and -M of at most 2G\n");
+        return 2;
+    }
     if ((strcmp(wl->name, "random") == 0 || strcmp(wl->name, "lifetimes") == 0 ||
          strcmp(wl->name, "sizes") == 0 || strcmp(wl->name, "storm") == 0 ||
          strcmp(wl->name, "churn") == 0 || strcmp(wl->name, "replace") == 0) && O.k < 2) {
@@ -827,6 +1294,14 @@ int main(int argc, char **argv)
         if (bench_touch_pages)
             strncat(extra, " touch=pages", sizeof extra - strlen(extra) - 1);
         bench_print_result("churn", O.threads, wl->unit, ops, &u0, &u1, extra);
+        return 0;
+    }
+
+    if (strcmp(wl->name, "server") == 0) {
+        run_server(&ops, &u0, &u1, extra, sizeof extra);
+        if (bench_touch_pages)
+            strncat(extra, " touch=pages", sizeof extra - strlen(extra) - 1);
+        bench_print_result("server", O.threads, wl->unit, ops, &u0, &u1, extra);
         return 0;
     }
 
