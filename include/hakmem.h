@@ -103,7 +103,8 @@ typedef struct hak_stats {
     uint64_t refills_ring;          /* new slabs threads took ready (pre-faulted) from the refill thread's rings */
     uint64_t refills_sync;          /* new slabs threads claimed themselves                    */
     uint64_t daemon_wakeups;        /* times the refill thread woke up                         */
-    uint64_t daemon_batches;        /* fresh slabs the refill thread put into rings            */
+    uint64_t daemon_batches;        /* fresh slabs the refill thread prepared (pre-faulted)   */
+    uint64_t ring_unused;           /* of those, slabs it gave back unused (the heap stopped growing) */
     uint64_t bytes_in_superslabs;   /* bytes of SuperSlabs with at least one slab in use       */
     uint64_t superslabs_purged;     /* empty SuperSlabs whose memory was given back (madvise)  */
     uint32_t class_size[HAK_STATS_CLASSES];   /* block size of each class                      */
@@ -113,13 +114,11 @@ typedef struct hak_stats {
      * hak_stats_counter_name(i). */
     int      debug_counters;
     uint64_t counters[HAK_STATS_COUNTERS];
-    /* What the refill daemon did for each class (always on): fresh slabs it prepared (claimed and
-     * pre-faulted), how many of them threads took (each one a claim and its page faults that the
-     * thread did not do), how many it gave back unused, and the new slabs threads claimed
-     * themselves because none was ready. */
-    uint64_t class_ring_prepared[HAK_STATS_CLASSES];
+    /* What the refill daemon did for each class (always on): how many of its fresh slabs (one pool
+     * for every class up to 1 KiB) the class's threads took, each one a claim and its page faults
+     * that the thread did not do, and the new slabs they claimed themselves because none was
+     * ready. */
     uint64_t class_ring_taken[HAK_STATS_CLASSES];
-    uint64_t class_ring_unused[HAK_STATS_CLASSES];
     uint64_t class_sync_claims[HAK_STATS_CLASSES];
 } hak_stats_t;
 

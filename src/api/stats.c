@@ -38,23 +38,19 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
  * themselves (each ready one saved the thread a claim and its page faults), and what it prepared
  * for nothing. */
 static void print_daemon_value(FILE *f, const hak_stats_t *s) {
-    uint64_t prepared = 0, unused = 0, new_slabs = s->refills_ring + s->refills_sync;
-    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {
-        prepared += s->class_ring_prepared[c];
-        unused += s->class_ring_unused[c];
-    }
-    fprintf(f, "  refill daemon: %llu of %llu new slabs came ready from its rings (%.0f%%); it prepared %llu, "
+    uint64_t new_slabs = s->refills_ring + s->refills_sync;
+    fprintf(f, "  refill daemon: %llu of %llu new slabs came ready from its pool (%.0f%%); it prepared %llu, "
                "gave back %llu unused; %llu wake-ups\n",
             (unsigned long long)s->refills_ring, (unsigned long long)new_slabs,
-            new_slabs ? 100.0 * (double)s->refills_ring / (double)new_slabs : 0.0, (unsigned long long)prepared,
-            (unsigned long long)unused, (unsigned long long)s->daemon_wakeups);
-    if (!prepared) return;
-    fprintf(f, "    %10s %10s %10s %10s %12s\n", "block size", "prepared", "taken", "unused", "self-claimed");
+            new_slabs ? 100.0 * (double)s->refills_ring / (double)new_slabs : 0.0,
+            (unsigned long long)s->daemon_batches, (unsigned long long)s->ring_unused,
+            (unsigned long long)s->daemon_wakeups);
+    if (!s->daemon_batches) return;
+    fprintf(f, "    %10s %10s %12s\n", "block size", "taken", "self-claimed");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
-        if (s->class_ring_prepared[c] || s->class_ring_taken[c])
-            fprintf(f, "    %10u %10llu %10llu %10llu %12llu\n", s->class_size[c],
-                    (unsigned long long)s->class_ring_prepared[c], (unsigned long long)s->class_ring_taken[c],
-                    (unsigned long long)s->class_ring_unused[c], (unsigned long long)s->class_sync_claims[c]);
+        if (s->class_ring_taken[c])
+            fprintf(f, "    %10u %10llu %12llu\n", s->class_size[c], (unsigned long long)s->class_ring_taken[c],
+                    (unsigned long long)s->class_sync_claims[c]);
 }
 
 static void print_table(FILE *f, const hak_stats_t *s) {
@@ -80,10 +76,8 @@ static void print_json(FILE *f, const hak_stats_t *s) {
 #undef FIELD
     fprintf(f, "\"classes\":[");
     for (unsigned c = 0; c < HAK_STATS_CLASSES; c++)
-        fprintf(f, "%s{\"size\":%u,\"slabs\":%u,\"ring_prepared\":%llu,\"ring_taken\":%llu,\"ring_unused\":%llu,"
-                   "\"sync_claims\":%llu}",
-                c ? "," : "", s->class_size[c], s->class_slabs[c], (unsigned long long)s->class_ring_prepared[c],
-                (unsigned long long)s->class_ring_taken[c], (unsigned long long)s->class_ring_unused[c],
+        fprintf(f, "%s{\"size\":%u,\"slabs\":%u,\"ring_taken\":%llu,\"sync_claims\":%llu}",
+                c ? "," : "", s->class_size[c], s->class_slabs[c], (unsigned long long)s->class_ring_taken[c],
                 (unsigned long long)s->class_sync_claims[c]);
     fprintf(f, "],\"debug_counters\":%s", s->debug_counters ? "{" : "null");
     for (unsigned i = 0; s->debug_counters && i < HAK_STATS_COUNTERS; i++)

@@ -8,12 +8,17 @@
  * uncontended lock) at a time instead of a release and a claim each. The daemon's purge tick (and
  * hak_trim) releases orphans whose blocks have all come back.
  *
- * The ring: fresh slabs the refill daemon claimed and pre-faulted ahead of demand, so that a thread
- * taking a new slab neither claims it (RCU walk, maybe mmap) nor faults its pages itself (11-16 us
- * a page here). The daemon engages a class only once its threads keep growing it (claiming slabs
- * beyond their first), and sizes the ring by how fast the class consumes slabs: its depth doubles
- * (up to the class's high watermark) each time a growing thread finds it empty, and halves, the
- * slabs beyond it released, each purge interval that passes without a thread taking one.
+ * The pool: fresh slabs the refill daemon claimed and pre-faulted ahead of demand, so that a thread
+ * taking a new slab neither claims it (RCU walk, maybe mmap) nor faults its pages itself (3-16 us
+ * a page here). One pool serves every class up to 1 KiB: its slabs have no class until a thread
+ * takes one and formats it (slab_format), so a class that grows only now and then finds slabs
+ * ready that another class's growth paid for, and the daemon's memory is bounded by one depth,
+ * not by a ring per class (rings per class held up to 4 slabs for each class a heap had grown, the
+ * daemon's whole RSS premium on heaps that grow and stop: docs/design.md). The daemon engages
+ * once threads keep growing the heap (claiming slabs beyond their first of a class), and sizes the
+ * pool by how fast slabs go: its depth doubles each time a growing thread finds it empty, up to
+ * HAKMEM_RING_HIGH and to a share of the heap (POOL_HEAP_SHARE), and halves, the slabs beyond it
+ * given back, each purge interval that passes without a thread taking one.
  *
  * No application thread holds `lock` across a system call: slabs to release are released after
  * the unlock, and a claim is made outside it. */
@@ -26,36 +31,42 @@
 #include "lockfree/ptr_ring.h"
 
 #define ADOPT_SCAN 8        /* orphans looked at per adoption (the list rotates) */
-/* Rings serve classes up to 1 KiB. Above, a slab holds few blocks, threads churn through slabs
+/* The pool serves classes up to 1 KiB. Above, a slab holds few blocks, threads churn through slabs
  * much faster than they fill them, and pre-faulted ring slabs only raised RSS (Larson 1-32 KiB,
  * 1 thread: 31 MiB daemon off, 67 MiB with rings for every class up to 32 KiB, for 8% less
  * throughput). */
-#define RING_CLASS_MAX 1024u
-#define RING_BYTES 262144u  /* fresh slabs a class's ring may hold, in bytes */
+#define POOL_CLASS_MAX 1024u
+#define POOL_BYTES (2u << 20)   /* most fresh slabs the pool may hold, in bytes */
+/* The pool's depth is at most the slabs in use divided by this (at least POOL_MIN_DEPTH): its
+ * pre-faulted slabs are what the daemon adds to a heap's RSS when the heap stops growing. */
+#define POOL_HEAP_SHARE 32u
+#define POOL_MIN_DEPTH 2u
 
 typedef struct central {
     pthread_mutex_t lock;
     slab_meta_t *orphans;                  /* circular list (lock)                          */
     _Atomic uint32_t norphans;             /* its length; read without the lock as a hint   */
-    /* Ring depth the daemon keeps for this class (0: not engaged). Raised by threads that find the
-     * ring empty, dropped by the daemon's idle check; relaxed: a hint, the ring is the truth. */
-    _Atomic uint32_t depth;
-    _Atomic uint32_t taken;                /* ring slabs taken since the last idle check     */
     uint32_t adopted;                      /* orphans adopted since the last idle check (lock) */
-    /* Statistics (relaxed): ring slabs taken, slabs claimed by threads, ring slabs the daemon
-     * prepared and gave back unused. */
-    _Atomic uint64_t refills_ring, refills_sync, prepared, unused;
+    /* Statistics (relaxed): pool slabs this class's threads took, slabs they claimed themselves. */
+    _Atomic uint64_t refills_ring, refills_sync;
 } __attribute__((aligned(64))) central_t;
 
 static central_t central[HAK_NUM_CLASSES];
-/* The rings: the daemon is the only producer (it fills under its work lock), any thread consumes.
- * Slot storage is mapped at start-up. */
-static ptr_ring_t rings[HAK_NUM_CLASSES];
-static uint32_t ring_high;           /* most slabs kept per ring; set at start-up */
 
-HAK_INLINE unsigned ring_count(unsigned cls) { return ptr_ring_count(&rings[cls]); }
+/* The pool: the daemon is the only producer (it fills under its work lock), any thread consumes.
+ * Slot storage is mapped at start-up. Its fields are relaxed: depth and taken are hints (the ring
+ * is the truth), the others statistics. */
+static struct {
+    ptr_ring_t ring;
+    _Atomic uint32_t depth;      /* slabs the daemon keeps ready (0: not engaged)     */
+    _Atomic uint32_t taken;      /* a thread took a slab since the last idle check    */
+    _Atomic uint64_t unused;     /* slabs it prepared and gave back unused            */
+    uint32_t high;               /* most slabs kept ready; set at start-up            */
+} pool;
 
-static bool class_uses_ring(unsigned cls) { return hak_class_size[cls] <= RING_CLASS_MAX; }
+HAK_INLINE unsigned pool_count(void) { return ptr_ring_count(&pool.ring); }
+
+static bool class_uses_pool(unsigned cls) { return hak_class_size[cls] <= POOL_CLASS_MAX; }
 
 /* ---- Orphans ------------------------------------------------------------------------------------ */
 
@@ -141,83 +152,87 @@ void *central_alloc_one(unsigned cls) {
     return p;
 }
 
-/* ---- The ring of fresh slabs ------------------------------------------------------------------- */
+/* ---- The pool of fresh slabs -------------------------------------------------------------------- */
 
 slab_meta_t *central_fresh_slab(unsigned cls) {
-    central_t *c = &central[cls];
-    if (!class_uses_ring(cls) || !ring_count(cls)) return NULL;
-    slab_meta_t *s = ptr_ring_pop(&rings[cls]);
+    if (!class_uses_pool(cls) || !pool_count()) return NULL;
+    slab_meta_t *s = ptr_ring_pop(&pool.ring);
     if (!s) return NULL;
-    atomic_fetch_add_explicit(&c->refills_ring, 1, memory_order_relaxed);
-    if (!atomic_load_explicit(&c->taken, memory_order_relaxed))
-        atomic_store_explicit(&c->taken, 1, memory_order_relaxed);
+    slab_format(s, cls);   /* ours alone: popped, unowned, never carved */
+    atomic_fetch_add_explicit(&central[cls].refills_ring, 1, memory_order_relaxed);
+    if (!atomic_load_explicit(&pool.taken, memory_order_relaxed))
+        atomic_store_explicit(&pool.taken, 1, memory_order_relaxed);
     HAK_COUNT(slab_from_ring);
-    /* The daemon polls engaged rings (daemon.c); only an empty ring is worth a system call. */
-    if (!ring_count(cls)) background_wake();
+    /* The daemon polls an engaged pool (daemon.c); only an empty one is worth a system call. */
+    if (!pool_count()) background_wake();
     return s;
+}
+
+/* The pool's depth may not exceed this share of the heap (slabs of every class in use). */
+static uint32_t depth_for_heap(void) {
+    uint32_t slabs = 0;
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
+        slabs += atomic_load_explicit(&hak_class_slabs[cls], memory_order_relaxed);
+    slabs /= POOL_HEAP_SHARE;
+    return slabs > POOL_MIN_DEPTH ? slabs : POOL_MIN_DEPTH;
 }
 
 /* Only growth engages the daemon: a thread claiming the first slab of a class is no sign that
  * the class will need more, and pre-faulting a slab for every class a program touches once would
- * only raise its RSS. A growth claim engages the class (depth 2); each one after that (the ring
- * ran dry again) doubles its depth. (Engaging only on the second growth claim of a purge interval
- * left slowly growing classes flapping between engaged and not, and their threads faulting fresh
- * slabs themselves: growing-heap malloc p99.99 16-21 us instead of about 1 us.) */
+ * only raise its RSS. A growth claim engages the pool (depth 2); each one after that (the pool
+ * ran dry again) doubles its depth, within the heap's share. (Engaging only on the second growth
+ * claim of a purge interval left slowly growing classes flapping between engaged and not, and
+ * their threads faulting fresh slabs themselves: growing-heap malloc p99.99 16-21 us instead of
+ * about 1 us.) */
 bool central_note_sync_claim(unsigned cls, bool growth) {
-    central_t *c = &central[cls];
-    atomic_fetch_add_explicit(&c->refills_sync, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&central[cls].refills_sync, 1, memory_order_relaxed);
     HAK_COUNT(slab_claimed_sync);
-    if (!growth || !class_uses_ring(cls)) return false;
+    if (!growth || !class_uses_pool(cls)) return false;
     if (!background_running()) {
         background_note_growth();
         return false;
     }
-    uint32_t d = atomic_load_explicit(&c->depth, memory_order_relaxed);
-    uint32_t want = d ? d * 2 : 2;
-    if (want > ring_high) want = ring_high;
-    if (want != d) atomic_store_explicit(&c->depth, want, memory_order_relaxed);
+    uint32_t d = atomic_load_explicit(&pool.depth, memory_order_relaxed);
+    uint32_t want = d ? d * 2 : POOL_MIN_DEPTH, cap = depth_for_heap();
+    if (want > cap) want = cap;
+    if (want > pool.high) want = pool.high;
+    if (want > d) atomic_store_explicit(&pool.depth, want, memory_order_relaxed);
     background_wake();
     return true;
 }
 
-bool central_any_engaged(void) {
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
-        if (atomic_load_explicit(&central[cls].depth, memory_order_relaxed)) return true;
-    return false;
+bool central_any_engaged(void) { return atomic_load_explicit(&pool.depth, memory_order_relaxed) != 0; }
+
+bool central_wants_fill(void) {
+    return pool_count() < atomic_load_explicit(&pool.depth, memory_order_relaxed);
 }
 
-bool central_wants_fill(unsigned cls) {
-    return class_uses_ring(cls)
-        && ring_count(cls) < atomic_load_explicit(&central[cls].depth, memory_order_relaxed);
-}
-
-/* Warm free slabs (released, still resident) are as good as ring slabs: a thread claims one
+/* Warm free slabs (released, still resident) are as good as pool slabs: a thread claims one
  * without a fault (claim_free_bit takes them first). While any exists the daemon prepares nothing:
  * handing them through a ring only added the daemon's claim and a ring hop to every slab of a
  * program that frees and allocates its heap in rounds (storm, 50000 blocks a round: 0.83x
  * daemon-off), and kept pre-faulted slabs idle beside resident free ones.
- * Tried and dropped: a global cap on ring slabs (a tenth or a sixteenth of the slabs in use, at
- * least 2-4), for RSS: classes that had engaged once and took nothing kept the cap while hungry
- * ones went without (growing-heap loop: 415 instead of 91 slabs claimed by the thread, malloc
- * p99.99 4.8 -> 8-13 us); exempting heaps that take 8 ring slabs per 100 ms made it flap. */
+ * Tried and dropped, with a ring per class: a global cap on ring slabs (a tenth or a sixteenth of
+ * the slabs in use, at least 2-4): classes that had engaged once and took nothing kept the cap
+ * while hungry ones went without (growing-heap loop: 415 instead of 91 slabs claimed by the
+ * thread, malloc p99.99 4.8 -> 8-13 us). One pool shared by every class has no such idle holder. */
 bool central_rings_wanted(void) { return superslab_warm_free_slabs() == 0; }
 
-uint32_t central_daemon_fill(unsigned cls) {
+uint32_t central_daemon_fill(void) {
     uint32_t made = 0;
-    while (central_wants_fill(cls)) {
-        slab_meta_t *s = slab_claim(cls);
+    while (central_wants_fill()) {
+        slab_meta_t *s = slab_claim_unformatted();
         if (!s) break;
         /* A warm slab (released and claimed again before the purger took its pages) would only
          * cost a system call that walks 16 resident pages: bursts that free and claim slabs again
          * every round paid the daemon 0.4 CPU-s in 2 s for nothing. */
         if (s->cold) os_prefault(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);
-        if (!ptr_ring_push(&rings[cls], s)) {   /* cannot happen: depth < ring size; be safe */
-            slab_release(s);
+        if (!ptr_ring_push(&pool.ring, s)) {   /* cannot happen: depth < ring size; be safe */
+            slab_unclaim(s);
             break;
         }
         made++;
     }
-    if (made) atomic_fetch_add_explicit(&central[cls].prepared, made, memory_order_relaxed);
     return made;
 }
 
@@ -245,25 +260,23 @@ static void drain_orphans(central_t *c, bool idle_only) {
     release_chain(empty);
 }
 
-/* Halve the class's ring depth (to 0 with all), releasing the slabs beyond it. */
-static void drain_ring(unsigned cls, bool all) {
-    central_t *c = &central[cls];
-    uint32_t depth = all ? 0 : atomic_load_explicit(&c->depth, memory_order_relaxed) / 2;
-    atomic_store_explicit(&c->depth, depth, memory_order_relaxed);
+/* Halve the pool's depth (to 0 with all), giving back the slabs beyond it. */
+static void drain_pool(bool all) {
+    uint32_t depth = all ? 0 : atomic_load_explicit(&pool.depth, memory_order_relaxed) / 2;
+    atomic_store_explicit(&pool.depth, depth, memory_order_relaxed);
     slab_meta_t *s;
     uint64_t n = 0;
-    for (; ring_count(cls) > depth && (s = ptr_ring_pop(&rings[cls])); n++) slab_release(s);
-    if (n) atomic_fetch_add_explicit(&c->unused, n, memory_order_relaxed);
+    for (; pool_count() > depth && (s = ptr_ring_pop(&pool.ring)); n++) slab_unclaim(s);
+    if (n) atomic_fetch_add_explicit(&pool.unused, n, memory_order_relaxed);
 }
 
 void central_drain(bool idle_only) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) {
         central_t *c = &central[cls];
         if (atomic_load_explicit(&c->norphans, memory_order_relaxed)) drain_orphans(c, idle_only);
-        if (!class_uses_ring(cls)) continue;
-        if (idle_only && atomic_exchange_explicit(&c->taken, 0, memory_order_relaxed)) continue;
-        if (ring_count(cls) || atomic_load_explicit(&c->depth, memory_order_relaxed)) drain_ring(cls, !idle_only);
     }
+    if (idle_only && atomic_exchange_explicit(&pool.taken, 0, memory_order_relaxed)) return;
+    if (pool_count() || atomic_load_explicit(&pool.depth, memory_order_relaxed)) drain_pool(!idle_only);
 }
 
 /* ---- Statistics, start-up, fork -------------------------------------------------------------------- */
@@ -273,13 +286,12 @@ void central_stats(hak_stats_t *out) {
         central_t *c = &central[cls];
         out->class_ring_taken[cls] = atomic_load_explicit(&c->refills_ring, memory_order_relaxed);
         out->class_sync_claims[cls] = atomic_load_explicit(&c->refills_sync, memory_order_relaxed);
-        out->class_ring_prepared[cls] = atomic_load_explicit(&c->prepared, memory_order_relaxed);
-        out->class_ring_unused[cls] = atomic_load_explicit(&c->unused, memory_order_relaxed);
         out->refills_ring += out->class_ring_taken[cls];
         out->refills_sync += out->class_sync_claims[cls];
         out->class_slabs[cls] = atomic_load_explicit(&hak_class_slabs[cls], memory_order_relaxed);
         out->class_size[cls] = hak_class_size[cls];
     }
+    out->ring_unused = atomic_load_explicit(&pool.unused, memory_order_relaxed);
 }
 
 static void init_locks(void) {
@@ -288,17 +300,19 @@ static void init_locks(void) {
 
 bool central_init(void) {
     init_locks();
-    uint32_t by_bytes = RING_BYTES / HAK_SLAB_SIZE;
-    ring_high = (uint32_t)hak_opt->ring_high < by_bytes ? (uint32_t)hak_opt->ring_high : by_bytes;
-    unsigned slots = (unsigned)hak_opt->ring_size;   /* a power of two (options.c) */
-    char *storage = os_map(ptr_ring_bytes(slots) * HAK_NUM_CLASSES);
+    /* HAKMEM_RING_SIZE slots (a power of two, options.c), of which ck_ring uses one less. */
+    unsigned slots = (unsigned)hak_opt->ring_size;
+    uint32_t by_bytes = POOL_BYTES / HAK_SLAB_SIZE, by_slots = slots - 1;
+    pool.high = (uint32_t)hak_opt->ring_high;
+    if (pool.high > by_bytes) pool.high = by_bytes;
+    if (pool.high > by_slots) pool.high = by_slots;
+    char *storage = os_map(ptr_ring_bytes(slots));
     if (!storage) return false;
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
-        ptr_ring_init(&rings[cls], storage + cls * ptr_ring_bytes(slots), slots);
+    ptr_ring_init(&pool.ring, storage, slots);
     return true;
 }
 
-uint32_t central_ring_high(void) { return ring_high; }
+uint32_t central_ring_high(void) { return pool.high; }
 
 void central_atfork_prepare(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_lock(&central[cls].lock);

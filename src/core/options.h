@@ -9,8 +9,8 @@ typedef struct hak_options {
     long refill_count;      /* HAKMEM_TINY_REFILL_COUNT: blocks per batch for tiny classes       */
     long tls_cap_batches;   /* HAKMEM_TLS_CAP_BATCHES: TLS list cap, in batches                  */
     long refill_thread;     /* HAKMEM_REFILL_THREAD: 1 = background refill daemon on              */
-    long ring_size;         /* HAKMEM_RING_SIZE: ck_ring slots per class (power of two)          */
-    long ring_high;         /* HAKMEM_RING_HIGH: most fresh slabs the daemon keeps per class      */
+    long ring_size;         /* HAKMEM_RING_SIZE: ck_ring slots of the fresh-slab pool (power of 2) */
+    long ring_high;         /* HAKMEM_RING_HIGH: most fresh slabs the daemon keeps ready          */
     long purge_delay_ms;    /* HAKMEM_PURGE_DELAY_MS: free memory idle this long is purged       */
     long retain_mb;         /* HAKMEM_RETAIN_MB: empty SuperSlabs kept mapped (purged) up to this */
     long large_cache_mb;    /* HAKMEM_LARGE_CACHE_MB: freed large mappings kept for reuse        */

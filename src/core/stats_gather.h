@@ -10,7 +10,7 @@
     X(bytes_mapped) X(bytes_in_superslabs) X(superslabs_active) X(superslabs_empty) \
     X(superslabs_purged) X(superslabs_mapped_total) X(superslabs_unmapped_total) X(slabs_in_use) \
     X(purges) X(large_live) X(large_live_bytes) X(large_cached) X(large_cached_bytes) \
-    X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches)
+    X(refills_ring) X(refills_sync) X(daemon_wakeups) X(daemon_batches) X(ring_unused)
 
 /* Zeroes *out and fills the always-on figures; the per-structure ones only if ready (after
  * start-up). The debug counters are the caller's business. */

@@ -78,10 +78,11 @@ static superslab_t *superslab_map(bool whole) {
     return ss;
 }
 
-slab_meta_t *slab_claim(unsigned cls) {
+/* Take a free slab (all block slabs of an empty SuperSlab with whole) or map a new SuperSlab. The
+ * slab is not formatted yet: its tag still says free, so a stray free() into it is caught. */
+static slab_meta_t *claim_slab(bool whole) {
     superslab_t *ss;
     int idx = -1;
-    bool whole = class_is_medium(cls);
     hak_rcu_read_lock();
     for (ss = atomic_load_explicit(&ss_head, memory_order_acquire); ss;
          ss = atomic_load_explicit(&ss->next, memory_order_acquire))
@@ -96,6 +97,15 @@ slab_meta_t *slab_claim(unsigned cls) {
     uint64_t purged = atomic_fetch_and_explicit(&ss->purged_mask, ~taken, memory_order_relaxed);
     slab_meta_t *m = &ss->slabs[idx];
     m->cold = (purged & taken) != 0;
+    m->cls = 0;   /* a slab class (not medium) until formatted: what slab_unclaim expects */
+    HAK_COUNT(slab_claimed);
+    return m;
+}
+
+slab_meta_t *slab_claim_unformatted(void) { return claim_slab(false); }
+
+void slab_format(slab_meta_t *m, unsigned cls) {
+    bool whole = class_is_medium(cls);
     m->block_size = hak_class_size[cls];
     m->capacity = (uint32_t)((whole ? HAK_SS_SIZE - HAK_SLAB_SIZE : HAK_SLAB_SIZE) / m->block_size);
     m->carved = 0;
@@ -107,7 +117,11 @@ slab_meta_t *slab_claim(unsigned cls) {
     atomic_store_explicit(&m->remote, 0, memory_order_relaxed);
     slab_set_tag(m, slab_tag_make(HAK_TAG_NO_OWNER, cls));
     atomic_fetch_add_explicit(&hak_class_slabs[cls], 1, memory_order_relaxed);
-    HAK_COUNT(slab_claimed);
+}
+
+slab_meta_t *slab_claim(unsigned cls) {
+    slab_meta_t *m = claim_slab(class_is_medium(cls));
+    if (m) slab_format(m, cls);
     return m;
 }
 
@@ -121,18 +135,11 @@ void slab_set_tag(slab_meta_t *m, uint32_t tag) {
     }
 }
 
-bool slab_release(slab_meta_t *m) {
-    /* Every block carved from it is back (free list or remote list). Blocks still on the remote
-     * list are dropped with an acquire, so whoever claims the slab next writes them only after
-     * the frees that pushed them (the release below and its claim's acquire carry the order on). */
-    HAK_ASSERT(m->nfree + (uint32_t)(atomic_load_explicit(&m->remote, memory_order_relaxed) >> 48) == m->carved);
-    uintptr_t dropped __attribute__((unused)) = atomic_exchange_explicit(&m->remote, 0, memory_order_acquire);
-    HAK_COUNT_N(remote_collected, dropped >> 48);   /* back, like a collect */
+/* Give the slab's bit(s) back to its SuperSlab (the tag says free already). True: the SuperSlab
+ * became empty. */
+static bool return_slab(slab_meta_t *m) {
     superslab_t *ss = ss_of_meta(m);
     uint64_t now = os_now_ms(), bit = 1ull << m->index;
-    slab_set_tag(m, HAK_TAG_FREE);   /* a stale free() into this slab is then caught */
-    atomic_fetch_sub_explicit(&hak_class_slabs[m->cls], 1, memory_order_relaxed);
-    HAK_COUNT(slab_released);
     if (class_is_medium(m->cls)) {
         bit = HAK_SS_ALL_FREE;
         for (int i = 1; i < HAK_SLABS_PER_SS; i++)
@@ -148,6 +155,25 @@ bool slab_release(slab_meta_t *m) {
      * that a program cycling through allocate-all/free-all does not fault every time. */
     if (!background_running()) superslab_purge(0, true, 1);
     return true;
+}
+
+
+bool slab_release(slab_meta_t *m) {
+    /* Every block carved from it is back (free list or remote list). Blocks still on the remote
+     * list are dropped with an acquire, so whoever claims the slab next writes them only after
+     * the frees that pushed them (the release below and its claim's acquire carry the order on). */
+    HAK_ASSERT(m->nfree + (uint32_t)(atomic_load_explicit(&m->remote, memory_order_relaxed) >> 48) == m->carved);
+    uintptr_t dropped __attribute__((unused)) = atomic_exchange_explicit(&m->remote, 0, memory_order_acquire);
+    HAK_COUNT_N(remote_collected, dropped >> 48);   /* back, like a collect */
+    slab_set_tag(m, HAK_TAG_FREE);   /* a stale free() into this slab is then caught */
+    atomic_fetch_sub_explicit(&hak_class_slabs[m->cls], 1, memory_order_relaxed);
+    HAK_COUNT(slab_released);
+    return return_slab(m);
+}
+
+void slab_unclaim(slab_meta_t *m) {
+    HAK_ASSERT(!class_is_medium(m->cls));
+    (void)return_slab(m);
 }
 
 /* ---- Purging and retiring ------------------------------------------------------------------ */

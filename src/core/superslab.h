@@ -92,6 +92,12 @@ void slab_set_tag(slab_meta_t *m, uint32_t tag) HAK_INTERNAL;
 HAK_INLINE superslab_t *ss_of_meta(slab_meta_t *m) { return ss_of(m); }
 
 slab_meta_t *slab_claim(unsigned cls) HAK_INTERNAL;            /* NULL: the OS refused memory */
+/* The refill daemon's pool (central.c) holds slabs of no class yet: claimed (the bit taken, `cold`
+ * set) but not formatted, their tag still free. slab_format makes one a slab of class cls (not a
+ * medium class), slab_unclaim gives an unformatted one back. */
+slab_meta_t *slab_claim_unformatted(void) HAK_INTERNAL;
+void slab_format(slab_meta_t *m, unsigned cls) HAK_INTERNAL;
+void slab_unclaim(slab_meta_t *m) HAK_INTERNAL;
 /* Give a slab whose blocks are all free back to its SuperSlab; true: the SuperSlab became empty.
  * Never call with a lock held: without the daemon it purges at once. */
 bool slab_release(slab_meta_t *m) HAK_INTERNAL;

@@ -47,12 +47,7 @@ static hak_event_t *const wake = &hak_background_event;
 
 /* ---- The loop ----------------------------------------------------------------------------------- */
 
-static uint32_t fill_rings(void) {
-    uint32_t made = 0;
-    if (!central_rings_wanted()) return 0;
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) made += central_daemon_fill(cls);
-    return made;
-}
+static uint32_t fill_pool(void) { return central_rings_wanted() ? central_daemon_fill() : 0; }
 
 /* Slabs threads claimed themselves: populate them before the threads carve into them
  * (background.h). */
@@ -63,12 +58,7 @@ static void prefault_posted(void) {
 }
 
 /* Rings not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
-static bool work_waiting(void) {
-    if (!central_rings_wanted()) return false;
-    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
-        if (central_wants_fill(cls)) return true;
-    return false;
-}
+static bool work_waiting(void) { return central_rings_wanted() && central_wants_fill(); }
 
 static void purge_tick(void) {
     uint64_t delay = (uint64_t)hak_opt->purge_delay_ms;
@@ -90,7 +80,7 @@ static void *daemon_main(void *arg) {
         pthread_mutex_lock(&work_lock);
         bool paused = atomic_load_explicit(&daemon_paused, memory_order_relaxed) || !hak_opt->refill_thread;
         if (!paused) prefault_posted();
-        uint32_t made = paused ? 0 : fill_rings();
+        uint32_t made = paused ? 0 : fill_pool();
         atomic_fetch_add_explicit(&hak_background_slabs, made, memory_order_relaxed);
         HAK_COUNT_N(daemon_batches, made);
 

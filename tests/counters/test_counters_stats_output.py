@@ -24,7 +24,7 @@ ALWAYS_ON = [
     "bytes_mapped", "bytes_in_superslabs", "superslabs_active", "superslabs_empty",
     "superslabs_purged", "superslabs_mapped_total", "superslabs_unmapped_total", "slabs_in_use",
     "purges", "large_live", "large_live_bytes", "large_cached", "large_cached_bytes",
-    "refills_ring", "refills_sync", "daemon_wakeups", "daemon_batches",
+    "refills_ring", "refills_sync", "daemon_wakeups", "daemon_batches", "ring_unused",
 ]
 NUM_CLASSES = 53
 NUM_COUNTERS = 40
@@ -60,15 +60,14 @@ def check_object(obj, names, expect_on, what, work_done=True):
     classes = obj.get("classes")
     if not isinstance(classes, list) or len(classes) != NUM_CLASSES:
         fail("%s: 'classes' is not a list of %d" % (what, NUM_CLASSES))
-    class_keys = {"size", "slabs", "ring_prepared", "ring_taken", "ring_unused", "sync_claims"}
+    class_keys = {"size", "slabs", "ring_taken", "sync_claims"}
     if any(set(c) != class_keys for c in classes):
         fail("%s: a class entry is not {%s}" % (what, ", ".join(sorted(class_keys))))
     if any(not isinstance(c[k], int) or c[k] < 0 for c in classes for k in class_keys):
         fail("%s: a class field is not a non-negative integer" % what)
-    for c in classes:
-        if c["ring_taken"] + c["ring_unused"] > c["ring_prepared"]:
-            fail("%s: class %d: ring slabs taken %d + unused %d > prepared %d"
-                 % (what, c["size"], c["ring_taken"], c["ring_unused"], c["ring_prepared"]))
+    if obj["refills_ring"] + obj["ring_unused"] > obj["daemon_batches"]:
+        fail("%s: pool slabs taken %d + given back unused %d > prepared %d"
+             % (what, obj["refills_ring"], obj["ring_unused"], obj["daemon_batches"]))
     if sum(c["ring_taken"] for c in classes) != obj["refills_ring"] or \
             sum(c["sync_claims"] for c in classes) != obj["refills_sync"]:
         fail("%s: per-class ring_taken / sync_claims do not add up to refills_ring / refills_sync" % what)
