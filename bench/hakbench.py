@@ -20,6 +20,11 @@ Standard library only: CI machines start bare, and plots go through gnuplot (gnu
     hakbench.py column CSV NAME distinct|first|max
     hakbench.py timeout SECONDS                   the per-run timeout (fails unless SECONDS > 0)
     hakbench.py machine                           one line describing CPU, memory, kernel, libc
+    hakbench.py measure [--env K=V]... [--cwd D] [--stdin F] [--stdout F] [--stderr F]
+                        [--timeout S] -- CMD...   runs CMD, prints MEASURE rc= wall_s= cpu_s= ...
+    hakbench.py realprogs-summary RAW_CSV         medians per program/allocator, vs glibc, best peer
+    hakbench.py realprogs-table SUMMARY_CSV       markdown of bench/realprogs.sh's summary
+    hakbench.py realprogs-pivot SUMMARY_CSV METRIC  ratios to glibc, a column per allocator
 
 The output formats (CSV columns, markdown, gnuplot data) are those of the awk code this module
 replaced, so that docs/benchmarks.md and older result directories stay comparable.
@@ -565,6 +570,249 @@ def latency_plots(out, allocs):
     return sorted(glob.glob(os.path.join(out, "cdf-*.png")))
 
 
+# ---- Real programs (bench/realprogs.sh) ----------------------------------------------------------
+
+REALPROGS_RAW_COLUMNS = ("program,threads,allocator,run,status,rc,wall_s,user_s,sys_s,cpu_s,"
+                         "maxrss_kb,out_sum").split(",")
+REALPROGS_SUMMARY_COLUMNS = ("program,threads,allocator,runs_ok,runs_failed,cpu_s,wall_s,user_s,"
+                             "sys_s,maxrss_kb,cpu_spread,wall_spread,cpu_vs_glibc,wall_vs_glibc,"
+                             "maxrss_vs_glibc,best_peer_cpu,cpu_vs_best_peer,best_peer_wall,"
+                             "wall_vs_best_peer,best_peer_maxrss,maxrss_vs_best_peer,"
+                             "output").split(",")
+
+
+def _set_child_subreaper():
+    """prctl(PR_SET_CHILD_SUBREAPER, 1) through ctypes: orphaned descendants are reparented to this
+    process, so it can wait for a grandchild. False where that is not available."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+# sh -c MEASURE_SH sh STDIN STDOUT STDERR env K=V... CMD...: start the command in the background
+# (a grandchild of the measuring process) and exit.
+MEASURE_SH = 'i=$1 o=$2 e=$3; shift 3; "$@" <"$i" >"$o" 2>>"$e" &'
+
+
+def measure_child(argv, env=(), cwd=None, stdin=None, stdout=None, stderr=None, timeout=0):
+    """Runs argv (found in PATH) and waits for it with wait4(2). Returns {rc, status, wall_s,
+    user_s, sys_s, cpu_s, maxrss_kb}: user and sys CPU of the program and of every descendant it
+    waited for, ru_maxrss the largest peak RSS among them (what getrusage(RUSAGE_CHILDREN) gives),
+    wall from start to reaping. env: NAME=VALUE strings for the program only (LD_PRELOAD applies
+    to it and its descendants, not to this process). stdin, stdout: files (default /dev/null);
+    stderr: a file appended to (default /dev/null). timeout: seconds (0: none) after which the
+    program's process group is killed (status "timeout").
+
+    The program is not this process's child but a grandchild: /bin/sh starts it in the background
+    and exits, and it is reparented to this process (a child subreaper). Linux charges a process
+    the peak RSS of the memory image it had before exec(2), and a direct child of this process
+    would start from this Python's ~10 MiB; sh's forked child starts from sh's ~1 MiB. Without
+    PR_SET_CHILD_SUBREAPER it runs as a direct child (peak RSS then has that floor)."""
+    import signal
+    import time
+    environ = dict(os.environ)
+    files = [os.path.abspath(f or os.devnull) for f in (stdin, stdout, stderr)]
+    if cwd:
+        os.chdir(cwd)
+    subreaper = _set_child_subreaper()
+
+    class Expired(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Expired()
+
+    status = "ok"
+    t0 = time.perf_counter()
+    if subreaper:
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", MEASURE_SH, "sh"] + files + ["env"] + list(env)
+                             + list(argv), environ, setsid=True)
+    else:
+        for kv in env:
+            k, _, v = kv.partition("=")
+            environ[k] = v
+        actions = [(os.POSIX_SPAWN_OPEN, 0, files[0], os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, files[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+                   (os.POSIX_SPAWN_OPEN, 2, files[2], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)]
+        pid = os.posix_spawnp(argv[0], list(argv), environ, file_actions=actions, setsid=True)
+    pgid = pid
+    if timeout:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(timeout))
+    wstatus, ru = None, None
+    try:
+        # Reap sh (the program's parent), then the program; the last one reaped is the program.
+        while True:
+            try:
+                p, ws, r = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            if p == pid:
+                sh_status = ws
+                if not subreaper:
+                    wstatus, ru = ws, r
+                    break
+                continue
+            wstatus, ru = ws, r
+    except Expired:
+        status = "timeout"
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                p, ws, r = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            if p != pid or not subreaper:
+                wstatus, ru = ws, r
+    wall = time.perf_counter() - t0
+    if timeout:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if wstatus is None:  # sh failed before starting it
+        rc, ru = os.waitstatus_to_exitcode(sh_status) or 127, None
+    else:
+        rc = os.waitstatus_to_exitcode(wstatus)
+    if rc < 0:
+        rc = 128 - rc
+    if status == "ok" and rc != 0:
+        status = "fail%d" % rc
+    if ru is None:
+        return {"rc": rc, "status": status, "wall_s": wall, "user_s": 0.0, "sys_s": 0.0,
+                "cpu_s": 0.0, "maxrss_kb": 0}
+    return {"rc": rc, "status": status, "wall_s": wall, "user_s": ru.ru_utime,
+            "sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss}
+
+
+def measure_line(m):
+    """The MEASURE line that `hakbench measure` prints for measure_child's result."""
+    return ("MEASURE rc=%d status=%s wall_s=%.4f user_s=%.4f sys_s=%.4f cpu_s=%.4f maxrss_kb=%d"
+            % (m["rc"], m["status"], m["wall_s"], m["user_s"], m["sys_s"], m["cpu_s"],
+               m["maxrss_kb"]))
+
+
+def spread(values):
+    """(max - min) / median of the numbers, None for fewer than two: the noise between runs."""
+    xs = numbers(values)
+    m = median(xs)
+    if len(xs) < 2 or not m:
+        return None
+    return (max(xs) - min(xs)) / m
+
+
+def is_peer(alloc):
+    """A peer is any allocator that is not hakmem (glibc included)."""
+    return not alloc.startswith("hakmem")
+
+
+def realprogs_summary(rows):
+    """summary.csv lines from realprogs' raw.csv rows: per program, threads and allocator (in order
+    of first appearance) the medians of the successful runs, the spread of CPU and wall time
+    ((max - min) / median), the ratios to glibc and to the best peer (the lowest median among
+    the allocators that are not hakmem, glibc included; its name in best_peer_*), and whether the
+    output (checksum) of every run is that of glibc's runs ("same", "DIFFERS", "-")."""
+    groups = group(rows, lambda r: (r["program"], r["threads"], r["allocator"]))
+    metrics = ("cpu_s", "wall_s", "user_s", "sys_s", "maxrss_kb")
+    med, sums = {}, {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        med[key] = {c: median(r[c] for r in ok) for c in metrics}
+        sums[key] = set(r.get("out_sum", "") for r in ok)
+    out = [",".join(REALPROGS_SUMMARY_COLUMNS)]
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        m = med[key]
+        prog = key[:2]
+        glibc = med.get(prog + ("glibc",), {})
+        ref = sums.get(prog + ("glibc",)) or set()
+        if not ok or not ref or ref == {""}:
+            same = "-"
+        else:
+            same = "same" if sums[key] == ref and len(ref) == 1 else "DIFFERS"
+        cells = list(key) + [len(ok), len(rs) - len(ok)]
+        cells += [fmt_opt("%.4f", m[c]) for c in ("cpu_s", "wall_s", "user_s", "sys_s")]
+        cells += [fmt_opt("%.0f", m["maxrss_kb"]),
+                  fmt_opt("%.3f", spread(r["cpu_s"] for r in ok)),
+                  fmt_opt("%.3f", spread(r["wall_s"] for r in ok))]
+        cells += [ratio(m[c], glibc.get(c)) for c in ("cpu_s", "wall_s", "maxrss_kb")]
+        for c in ("cpu_s", "wall_s", "maxrss_kb"):
+            peers = [(v[c], k[2]) for k, v in med.items()
+                     if k[:2] == prog and is_peer(k[2]) and v[c] is not None]
+            best = min(peers) if peers else (None, "")
+            cells += [best[1], ratio(m[c], best[0])]
+        out.append(csv_line(cells + [same]))
+    return out
+
+
+def realprogs_table(rows):
+    """Markdown from realprogs' summary.csv rows: a row per program and allocator with median CPU
+    seconds, wall seconds and peak RSS, each with its ratios to glibc and to the best peer
+    (lower is better throughout), the CPU spread between runs and the number of runs."""
+    out = ["| program | thr | allocator | CPU s | vs glibc | vs best peer | wall s | vs glibc "
+           "| vs best peer | peak RSS MiB | vs glibc | vs best peer | CPU spread | runs |",
+           "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    last = None
+    for r in rows:
+        prog = r["program"] if r["program"] != last else ""
+        last = r["program"]
+        runs = runs_label(r) + (" (output DIFFERS)" if r.get("output") == "DIFFERS" else "")
+        num = lambda c, f: f % float(r[c]) if r[c] else "-"
+        out.append(md_row([
+            prog, r["threads"] if prog else "", r["allocator"],
+            num("cpu_s", "%.3f"), fmt_ratio(r["cpu_vs_glibc"]), fmt_ratio(r["cpu_vs_best_peer"]),
+            num("wall_s", "%.3f"), fmt_ratio(r["wall_vs_glibc"]), fmt_ratio(r["wall_vs_best_peer"]),
+            fmt_mib(r["maxrss_kb"]), fmt_ratio(r["maxrss_vs_glibc"]),
+            fmt_ratio(r["maxrss_vs_best_peer"]),
+            "%.0f%%" % (100 * float(r["cpu_spread"])) if r["cpu_spread"] else "-", runs]))
+    return out
+
+
+def realprogs_pivot(rows, metric):
+    """Markdown from realprogs' summary.csv rows: a row per program, glibc's median metric (cpu_s,
+    wall_s: seconds; maxrss_kb: MiB), a column per other allocator with the ratio of its median
+    to glibc's, then the best peer's name."""
+    col = {"cpu_s": "cpu_vs_glibc", "wall_s": "wall_vs_glibc", "maxrss_kb": "maxrss_vs_glibc"}[metric]
+    best = {"cpu_s": "best_peer_cpu", "wall_s": "best_peer_wall",
+            "maxrss_kb": "best_peer_maxrss"}[metric]
+    fmt = fmt_mib if metric == "maxrss_kb" else (lambda v: "-" if v == "" else "%.3f" % float(v))
+    allocs = [a for a in dict.fromkeys(r["allocator"] for r in rows) if a != "glibc"]
+    cells, base, bestname = {}, {}, {}
+    for r in rows:
+        k = (r["program"], r["threads"])
+        cells.setdefault(k, {})[r["allocator"]] = r[col]
+        if r["allocator"] == "glibc":
+            base[k] = r[metric]
+        bestname[k] = r[best]
+    unit = "MiB" if metric == "maxrss_kb" else "s"
+    out = ["| program | thr | glibc %s |" % unit + "".join(" %s |" % a for a in allocs) +
+           " best peer |",
+           "|---|--:|--:|" + "--:|" * len(allocs) + "---|"]
+    for k, by_alloc in cells.items():
+        out.append("| %s | %s | %s |" % (k[0], k[1], fmt(base.get(k, ""))) +
+                   "".join(" %s |" % (fmt_ratio(by_alloc.get(a, "")) or "-") for a in allocs) +
+                   " %s |" % bestname.get(k, ""))
+    return out
+
+
+def cmd_measure(a):
+    argv = a.argv[1:] if a.argv and a.argv[0] == "--" else a.argv
+    if not argv:
+        print("error: measure: no command", file=sys.stderr)
+        return 2
+    try:
+        m = measure_child(argv, a.env, a.cwd, a.stdin, a.stdout, a.stderr, a.timeout)
+    except OSError as e:
+        print("error: measure: %s: %s" % (argv[0], e), file=sys.stderr)
+        print("MEASURE rc=127 status=fail127")
+        return 0
+    print(measure_line(m))
+    return 0
+
+
 # ---- Small helpers for the scripts ----------------------------------------------------------------
 
 def column(rows, name, how):
@@ -679,6 +927,18 @@ def parser():
     s.add_argument("how", choices=("distinct", "first", "max"))
     add("timeout", cmd_timeout, "seconds")
     add("machine", lambda a: print(machine()))
+    s = add("measure", cmd_measure)
+    s.add_argument("--env", action="append", default=[], help="NAME=VALUE for the child")
+    s.add_argument("--cwd")
+    s.add_argument("--stdin")
+    s.add_argument("--stdout")
+    s.add_argument("--stderr", help="appended to")
+    s.add_argument("--timeout", type=float, default=0)
+    s.add_argument("argv", nargs=argparse.REMAINDER)
+    add("realprogs-summary", lambda a: emit(realprogs_summary(read_rows(a.raw))), "raw")
+    add("realprogs-table", lambda a: emit(realprogs_table(read_rows(a.summary))), "summary")
+    add("realprogs-pivot", lambda a: emit(realprogs_pivot(read_rows(a.summary), a.metric)),
+        "summary", "metric")
     return p
 
 

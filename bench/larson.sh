@@ -53,9 +53,7 @@ while [ $# -gt 0 ]; do
         *) bench_err "unknown option '$1'"; usage >&2; exit 2 ;;
     esac
 done
-case $runs in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
-[ "$runs" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
-[ "$runs" -ge 5 ] || bench_note "--runs $runs: fewer than 5 runs, medians are fragile on a noisy machine"
+bench_check_runs "$runs" 5
 # Per run: warm-up and start-up are outside `duration`; allow for slow page faults.
 tmo=$(hakbench timeout "$duration") || { bench_err "--duration must be > 0"; exit 2; }
 

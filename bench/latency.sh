@@ -61,8 +61,7 @@ while [ $# -gt 0 ]; do
         *) bench_err "unknown option '$1'"; usage >&2; exit 2 ;;
     esac
 done
-case $runs in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
-[ "$runs" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
+bench_check_runs "$runs"
 tmo=$(hakbench timeout "$duration") || { bench_err "--duration must be > 0"; exit 2; }
 for c in $configs; do
     case " $ALL_CONFIGS " in *" $c "*) ;; *) bench_err "unknown config '$c'"; exit 2 ;; esac

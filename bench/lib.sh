@@ -16,6 +16,15 @@ BENCH_ALL_ALLOCATORS="hakmem hakmem-nodaemon glibc jemalloc mimalloc tcmalloc"
 bench_note() { printf '%s\n' "note: $*" >&2; }
 bench_err() { printf '%s\n' "error: $*" >&2; }
 
+# bench_check_runs N [MIN_QUIET]: exits 2 unless N is a whole number >= 1; notes when N is below
+# MIN_QUIET (medians of fewer runs are fragile on a noisy machine).
+bench_check_runs() {
+    case $1 in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
+    [ "$1" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
+    [ -z "${2:-}" ] || [ "$1" -ge "$2" ] ||
+        bench_note "--runs $1: fewer than $2 runs, medians are fragile on a noisy machine"
+}
+
 # hakbench SUBCOMMAND ARGS...: bench/hakbench.py (medians, ratios, tables, plots, icount, latency).
 # -S: no site-packages (the module is standard library only); it runs once per benchmark run, and
 # site start-up (.pth files) can cost more than the module itself.
@@ -140,7 +149,9 @@ bench_alloc_label() { printf '%s\n' "${1%%=*}"; }
 
 # bench_select_allocators "LIST": keeps the allocators that are available and run a smoke test
 # (a short fastpath and a 2-thread larson). Sets BENCH_ALLOCS (labels) and BENCH_ALLOC_SPEC_<i>.
-# A missing or broken allocator is a note, not a failure.
+# A missing or broken allocator is a note, not a failure. With a second argument SMOKE (a command or
+# function), `SMOKE "ENV"` (ENV: the allocator's assignments, as in BENCH_ENV) is the smoke test
+# instead, so that a runner of other programs (bench/realprogs.sh) needs no benchmark program built.
 bench_select_allocators() {
     local a env label i=0
     BENCH_ALLOCS=""
@@ -153,7 +164,12 @@ bench_select_allocators() {
         fi
         env=$BENCH_ENV
         # shellcheck disable=SC2086
-        if ! timeout -k 5 60 env $env "$WORKLOADS_BIN" fastpath -n 10000 >/dev/null 2>&1 ||
+        if [ -n "${2:-}" ]; then
+            if ! "$2" "$env"; then
+                bench_note "skipping $label: its smoke test failed (env: $env)"
+                continue
+            fi
+        elif ! timeout -k 5 60 env $env "$WORKLOADS_BIN" fastpath -n 10000 >/dev/null 2>&1 ||
            ! timeout -k 5 60 env $env "$LARSON_BIN" 0.05 8 256 256 1 1 2 >/dev/null 2>&1; then
             bench_note "skipping $label: its smoke test failed (env: $env)"
             continue

@@ -68,9 +68,7 @@ if [ $quick = 1 ]; then
 else
     : "${duration:=1}" "${threads:=1 2 4}" "${icount_n:=200000}" "${icount_sizes:=16 64 512}"
 fi
-case $runs in '' | *[!0-9]*) bench_err "--runs needs a number"; exit 2 ;; esac
-[ "$runs" -ge 1 ] || { bench_err "--runs must be at least 1"; exit 2; }
-[ "$runs" -ge 5 ] || bench_note "--runs $runs: fewer than 5 runs, medians are fragile on a noisy machine"
+bench_check_runs "$runs" 5
 # Per run: warm-up and start-up are outside `duration`; allow for slow page faults.
 tmo=$(hakbench timeout "$duration") || { bench_err "--duration must be > 0"; exit 2; }
 for w in $workloads; do
