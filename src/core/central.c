@@ -202,6 +202,7 @@ bool central_note_sync_claim(unsigned cls, bool growth) {
 }
 
 bool central_any_engaged(void) { return atomic_load_explicit(&pool.depth, memory_order_relaxed) != 0; }
+uint32_t central_pool_depth(void) { return atomic_load_explicit(&pool.depth, memory_order_relaxed); }
 
 bool central_wants_fill(void) {
     return pool_count() < atomic_load_explicit(&pool.depth, memory_order_relaxed);

@@ -26,6 +26,7 @@ uint32_t central_daemon_fill(void) HAK_INTERNAL;
 bool central_rings_wanted(void) HAK_INTERNAL;
 bool  central_wants_fill(void) HAK_INTERNAL;     /* the pool is below its depth */
 bool  central_any_engaged(void) HAK_INTERNAL;   /* the pool has a depth: the daemon polls */
+uint32_t central_pool_depth(void) HAK_INTERNAL;  /* slabs the daemon keeps ready now (0: not engaged) */
 /* Collect orphans' remote lists and release the empty ones; halve the pool if nobody took a slab
  * from it since the previous call (empty it, with idle_only false). */
 void  central_drain(bool idle_only) HAK_INTERNAL;

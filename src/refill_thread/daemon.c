@@ -30,9 +30,10 @@
 enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
 
 #define RING_POLL_MS 2
-/* A poll that found every ring full doubles the next interval, up to this: in a steady state the
- * daemon then wakes 30 times a second instead of 500, and each wake-up on a 2-core machine with two
- * busy threads is a preemption. A ring that runs dry still calls it at once (central.c). */
+/* A poll that found the pool full doubles the next interval, up to this, and so does a fill that
+ * found most of it still there (poll_after_fill): in a steady state the daemon then wakes 30 times
+ * a second instead of 500, and each wake-up on a 2-core machine with two busy threads is a
+ * preemption. A pool that runs dry still calls it at once (central.c). */
 #define RING_POLL_MAX_MS 32
 
 /* Written under daemon_lock; read without it only to return early (a stale read costs a lock). */
@@ -59,6 +60,17 @@ static void prefault_posted(void) {
 
 /* Rings not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
 static bool work_waiting(void) { return central_rings_wanted() && central_wants_fill(); }
+
+/* Come back when about half the pool is gone: a pass that found most of it still there polled
+ * early (twice the interval), one that found most of it gone late (half). Each poll is a wake-up,
+ * and with both cores busy a preemption of an application thread; a pool that runs dry in between
+ * still calls the daemon at once (central_fresh_slab). */
+static long poll_after_fill(long poll_ms, uint32_t made) {
+    uint32_t depth = central_pool_depth();
+    if (4 * made < depth && poll_ms < RING_POLL_MAX_MS) return poll_ms * 2;
+    if (2 * made > depth && poll_ms > RING_POLL_MS) return poll_ms / 2;
+    return poll_ms;
+}
 
 static void purge_tick(void) {
     uint64_t delay = (uint64_t)hak_opt->purge_delay_ms;
@@ -90,10 +102,7 @@ static void *daemon_main(void *arg) {
             next_tick = now + (uint64_t)hak_opt->purge_delay_ms / 2 + 1;
         }
         pthread_mutex_unlock(&work_lock);
-        if (made) {
-            poll_ms = RING_POLL_MS;
-            continue;
-        }
+        if (made) poll_ms = poll_after_fill(poll_ms, made);
 
         event_idle(wake);
         if (paused || !work_waiting()) {
@@ -109,7 +118,7 @@ static void *daemon_main(void *arg) {
              * wake per slab taken made 2200 of 9 M mallocs of a growing heap take 2-20 us). The
              * purge tick disengages idle classes, and then the daemon sleeps without timeout. */
             if (engaged && (timeout < 0 || timeout > poll_ms)) timeout = poll_ms;
-            if (engaged && poll_ms < RING_POLL_MAX_MS) poll_ms *= 2;   /* this poll finds nothing to do */
+            if (engaged && !made && poll_ms < RING_POLL_MAX_MS) poll_ms *= 2;   /* this poll found nothing to do */
             long wait_ms = stats_stream_timeout(timeout);
             event_sleep(wake, seq, wait_ms);
             /* A wake-up only for the next statistics sample (no signal came, and the daemon's own
