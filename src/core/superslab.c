@@ -157,7 +157,6 @@ static bool return_slab(slab_meta_t *m) {
     return true;
 }
 
-
 bool slab_release(slab_meta_t *m) {
     /* Every block carved from it is back (free list or remote list). Blocks still on the remote
      * list are dropped with an acquire, so whoever claims the slab next writes them only after
