@@ -1,4 +1,5 @@
-/* What threads share: orphan slabs per size class, and the pool of fresh slabs for every class up to 1 KiB.
+/* What threads share: orphan slabs per size class, and the pool of fresh slabs for every class up
+ * to 1 KiB.
  *
  * Orphans: slabs whose owner exited. They sit on the class's orphan list under `lock`; whoever
  * holds the lock owns them (collects their remote lists, takes blocks for threads that own no
