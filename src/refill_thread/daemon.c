@@ -74,7 +74,7 @@ static long poll_after_fill(long poll_ms, uint32_t made) {
 
 static void purge_tick(void) {
     uint64_t delay = (uint64_t)hak_opt->purge_delay_ms;
-    central_drain(true);                   /* orphans; rings nobody took a slab from since the last tick */
+    central_drain(true);   /* orphans; the pool, if nobody took a slab from it since the last tick */
     superslab_purge(delay, false, 0);
     large_purge(delay);
 }
