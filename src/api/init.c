@@ -106,9 +106,14 @@ bool hak_init_slow(void) {
 
 HAK_API void hak_trim(void) {
     if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
+    /* Between two of the daemon's passes: a purge of its under way would have taken slabs out of
+     * the free masks (ours would skip them and return before they are), and a fill under way would
+     * put a pre-faulted slab back into the pool we just emptied. */
+    daemon_hold(true);
     hak_thread_flush();
     heap_trim();
     central_drain(false);
     superslab_purge(0, false, 0);
     large_purge(0);
+    daemon_hold(false);
 }

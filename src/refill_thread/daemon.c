@@ -184,6 +184,15 @@ HAK_API void hak_refill_thread_pause(int paused) {
 
 HAK_API int hak_refill_thread_running(void) { return background_running(); }
 
+/* work_lock is the outermost lock of the daemon's passes: it takes the others (class, SuperSlab
+ * list, large) only inside it, and no application thread waits for work_lock while holding one. */
+void daemon_hold(bool hold) {
+    if (hold)
+        pthread_mutex_lock(&work_lock);
+    else
+        pthread_mutex_unlock(&work_lock);
+}
+
 void daemon_atfork_prepare(void) { pthread_mutex_lock(&daemon_lock); }
 void daemon_atfork_parent(void)  { pthread_mutex_unlock(&daemon_lock); }
 
