@@ -202,7 +202,6 @@ bool central_note_sync_claim(unsigned cls, bool growth) {
     return true;
 }
 
-bool central_any_engaged(void) { return atomic_load_explicit(&pool.depth, memory_order_relaxed) != 0; }
 uint32_t central_pool_depth(void) { return atomic_load_explicit(&pool.depth, memory_order_relaxed); }
 
 bool central_wants_fill(void) {
@@ -218,7 +217,7 @@ bool central_wants_fill(void) {
  * the slabs in use, at least 2-4): classes that had engaged once and took nothing kept the cap
  * while hungry ones went without (growing-heap loop: 415 instead of 91 slabs claimed by the
  * thread, malloc p99.99 4.8 -> 8-13 us). One pool shared by every class has no such idle holder. */
-bool central_rings_wanted(void) { return superslab_warm_free_slabs() == 0; }
+bool central_pool_wanted(void) { return superslab_warm_free_slabs() == 0; }
 
 uint32_t central_daemon_fill(void) {
     uint32_t made = 0;
@@ -302,12 +301,11 @@ static void init_locks(void) {
 
 bool central_init(void) {
     init_locks();
-    /* HAKMEM_RING_SIZE slots (a power of two, options.c), of which ck_ring uses one less. */
+    /* HAKMEM_RING_SIZE slots, a power of two; options.c already clamps HAKMEM_RING_HIGH to the
+     * one less that ck_ring holds. */
     unsigned slots = (unsigned)hak_opt->ring_size;
-    uint32_t by_bytes = POOL_BYTES / HAK_SLAB_SIZE, by_slots = slots - 1;
-    pool.high = (uint32_t)hak_opt->ring_high;
-    if (pool.high > by_bytes) pool.high = by_bytes;
-    if (pool.high > by_slots) pool.high = by_slots;
+    uint32_t by_bytes = POOL_BYTES / HAK_SLAB_SIZE;
+    pool.high = (uint32_t)hak_opt->ring_high < by_bytes ? (uint32_t)hak_opt->ring_high : by_bytes;
     char *storage = os_map(ptr_ring_bytes(slots));
     if (!storage) return false;
     ptr_ring_init(&pool.ring, storage, slots);

@@ -23,10 +23,9 @@ bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
 /* Daemon side: top the pool up with fresh, pre-faulted slabs. Returns the slabs added. */
 uint32_t central_daemon_fill(void) HAK_INTERNAL;
 /* False while warm free slabs exist (threads claim those without a fault): nothing to prepare. */
-bool central_rings_wanted(void) HAK_INTERNAL;
+bool central_pool_wanted(void) HAK_INTERNAL;
 bool  central_wants_fill(void) HAK_INTERNAL;     /* the pool is below its depth */
-bool  central_any_engaged(void) HAK_INTERNAL;   /* the pool has a depth: the daemon polls */
-uint32_t central_pool_depth(void) HAK_INTERNAL;  /* slabs the daemon keeps ready now (0: not engaged) */
+uint32_t central_pool_depth(void) HAK_INTERNAL;  /* slabs the daemon keeps ready now (0: not engaged: no polling) */
 /* Collect orphans' remote lists and release the empty ones; halve the pool if nobody took a slab
  * from it since the previous call (empty it, with idle_only false). */
 void  central_drain(bool idle_only) HAK_INTERNAL;

@@ -7,7 +7,7 @@
  * work, and asks the starter registered in core/background.h (daemon_start) to start the thread;
  * the start rule is there. The daemon is never needed for progress: a thread whose ring is empty
  * claims a slab itself (central.c). It never spins: with nothing to do it sleeps on the event
- * (platform/event.h: no lost wake-ups), with a timeout only while classes are engaged
+ * (platform/event.h: no lost wake-ups), with a timeout only while the pool is engaged
  * (RING_POLL_MS) or something waits to be purged.
  *
  * The same thread writes the live statistics (stats_stream.c, HAKMEM_STATS_INTERVAL_MS): then it
@@ -48,7 +48,7 @@ static hak_event_t *const wake = &hak_background_event;
 
 /* ---- The loop ----------------------------------------------------------------------------------- */
 
-static uint32_t fill_pool(void) { return central_rings_wanted() ? central_daemon_fill() : 0; }
+static uint32_t fill_pool(void) { return central_pool_wanted() ? central_daemon_fill() : 0; }
 
 /* Slabs threads claimed themselves: populate them before the threads carve into them
  * (background.h). */
@@ -58,8 +58,8 @@ static void prefault_posted(void) {
     for (unsigned i = 0; i < n; i++) (void)os_populate(base[i], HAK_SLAB_SIZE);
 }
 
-/* Rings not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
-static bool work_waiting(void) { return central_rings_wanted() && central_wants_fill(); }
+/* A pool not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
+static bool work_waiting(void) { return central_pool_wanted() && central_wants_fill(); }
 
 /* Come back when about half the pool is gone: a pass that found most of it still there polled
  * early (twice the interval), one that found most of it gone late (half). Each poll is a wake-up,
@@ -108,15 +108,15 @@ static void *daemon_main(void *arg) {
         if (paused || !work_waiting()) {
             /* Sleep until woken; wake for the purge timer only if something may need purging. */
             long timeout = -1;
-            bool engaged = !paused && central_any_engaged();
+            bool engaged = !paused && central_pool_depth() != 0;
             if (!paused && atomic_load_explicit(&hak_purge_pending, memory_order_relaxed))
                 timeout = (long)(next_tick > now ? next_tick - now : 1);
             else if (!paused && !engaged)
                 next_tick = UINT64_MAX;   /* nothing to purge: the next release re-arms the timer */
-            /* While classes are engaged, look at their rings every RING_POLL_MS instead of being
-             * woken: a futex wake is a system call in the application's malloc (measured: a
-             * wake per slab taken made 2200 of 9 M mallocs of a growing heap take 2-20 us). The
-             * purge tick disengages idle classes, and then the daemon sleeps without timeout. */
+            /* While the pool is engaged, look at it every poll_ms instead of being woken: a futex
+             * wake is a system call in the application's malloc (measured: a wake per slab taken
+             * made 2200 of 9 M mallocs of a growing heap take 2-20 us). The purge tick halves an
+             * idle pool down to nothing, and then the daemon sleeps without timeout. */
             if (engaged && (timeout < 0 || timeout > poll_ms)) timeout = poll_ms;
             if (engaged && !made && poll_ms < RING_POLL_MAX_MS) poll_ms *= 2;   /* this poll found nothing to do */
             long wait_ms = stats_stream_timeout(timeout);
@@ -176,8 +176,8 @@ bool daemon_start(void) {
 HAK_API void hak_refill_thread_pause(int paused) {
     atomic_store_explicit(&daemon_paused, paused != 0, memory_order_relaxed);
     if (paused) {   /* wait out a pass already under way: the next one reads the flag */
-        pthread_mutex_lock(&work_lock);
-        pthread_mutex_unlock(&work_lock);
+        daemon_hold(true);
+        daemon_hold(false);
     }
     event_kick(wake);
 }
