@@ -164,8 +164,11 @@ slab_meta_t *central_fresh_slab(unsigned cls) {
     if (!atomic_load_explicit(&pool.taken, memory_order_relaxed))
         atomic_store_explicit(&pool.taken, 1, memory_order_relaxed);
     HAK_COUNT(slab_from_ring);
-    /* The daemon polls an engaged pool (daemon.c); only an empty one is worth a system call. */
-    if (!pool_count()) background_wake();
+    /* No wake-up here, not even when this took the last slab: the daemon polls an engaged pool
+     * (daemon.c), and the thread that next finds it empty claims a slab itself, which doubles the
+     * depth and wakes the daemon (central_note_sync_claim). Waking on the last slab made one take
+     * in two a futex call, and those were the slow takes: 4-64 us each, some over 64 us when the
+     * woken daemon preempted the thread (debug histograms, growing heap; docs/design.md). */
     return s;
 }
 
@@ -228,6 +231,7 @@ uint32_t central_daemon_fill(void) {
          * cost a system call that walks 16 resident pages: bursts that free and claim slabs again
          * every round paid the daemon 0.4 CPU-s in 2 s for nothing. */
         if (s->cold) os_prefault(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);
+        s->cold = false;   /* resident now: the thread that takes it populates nothing */
         if (!ptr_ring_push(&pool.ring, s)) {   /* cannot happen: depth < ring size; be safe */
             slab_unclaim(s);
             break;

@@ -8,6 +8,7 @@
  * Nobody pops single entries, so there is no ABA. */
 #include "core/slab_blocks.h"
 #include "core/counters.h"
+#include "platform/os.h"
 
 _Atomic uint32_t hak_remote_epoch[HAK_REMOTE_EPOCHS];
 
@@ -74,10 +75,46 @@ static uint32_t take_free(slab_meta_t *s, uint32_t n, void **out) {
  * the blocks. */
 #define CARVE_BYTES 4096u
 
+/* A cold slab of small blocks that its owner carves itself (its first slab of a class, or growth
+ * before the daemon runs) is populated POPULATE_CHUNK at a time, ahead of the carve, with one
+ * madvise: a fault per page was one slow malloc (4-16 us) per 4 KiB carved, the most frequent
+ * slow malloc of a growing heap after slab takes; one call per 4 pages makes a quarter as many
+ * and costs less in total (2.2-2.8 us a page populated, 3.2 touched). The first chunk of a first
+ * slab still faults page by page, so a class that holds a few blocks (most classes of a small
+ * program) keeps only the pages it touches; a growth slab's is populated when the thread claims
+ * it (slab_populate_start). Populating growth slabs whole at once raised peak RSS 6% on small
+ * heaps (workloads random, 2 threads, 5.0 -> 5.3 MiB); chunks leave at most 12 KiB untouched per
+ * class. Blocks above POPULATE_MAX_BLOCK are left to fault: a large block is often used only in
+ * part. */
+#define POPULATE_CHUNK     (16u << 10)
+#define POPULATE_MAX_BLOCK 1024u
+
+static size_t chunk_round_up(size_t off) { return (off + POPULATE_CHUNK - 1) & ~(size_t)(POPULATE_CHUNK - 1); }
+
+static bool populates_ahead(slab_meta_t *s) { return s->cold && s->block_size <= POPULATE_MAX_BLOCK; }
+
+void slab_populate_start(slab_meta_t *s) {
+    if (populates_ahead(s) && s->carved == 0) os_prefault(slab_base(ss_of(s), s->index), POPULATE_CHUNK);
+}
+
+static void populate_ahead(slab_meta_t *s, uint32_t got) {
+    size_t from = (size_t)s->carved * s->block_size, to = from + (size_t)got * s->block_size;
+    size_t end = (size_t)s->capacity * s->block_size;
+    /* Chunks before the one `from` is in were populated by an earlier carve (or faulted). */
+    size_t start = chunk_round_up(from), stop = chunk_round_up(to);
+    if (start < POPULATE_CHUNK) start = POPULATE_CHUNK;
+    if (stop >= end) {
+        stop = end;
+        s->cold = false;
+    }
+    if (start < stop) os_prefault(slab_base(ss_of(s), s->index) + start, stop - start);
+}
+
 static uint32_t carve(slab_meta_t *s, uint32_t n, void **out) {
     uint32_t per_page = CARVE_BYTES / s->block_size;
     if (n > per_page) n = per_page ? per_page : 1;
     uint32_t left = s->capacity - s->carved, got = n < left ? n : left;
+    if (populates_ahead(s)) populate_ahead(s, got);
     char *b = slab_base(ss_of(s), s->index) + (size_t)s->carved * s->block_size;
     for (uint32_t i = 1; i < got; i++, b += s->block_size) block_set_next(b, b + s->block_size);
     block_set_next(b, NULL);

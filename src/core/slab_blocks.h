@@ -32,6 +32,10 @@ HAK_INLINE void *chain_split(void *head, uint32_t n) {
 /* Up to n blocks as a NULL-terminated chain in *out: from the free list, else from the remote
  * list (collected), else carved. 0: nothing left in this slab. */
 uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) HAK_INTERNAL;
+/* A cold slab of a growing class that its owner will carve: populate its first chunk now, since
+ * every page will be used (carving populates the later chunks ahead of itself; a class's first
+ * slab faults its first chunk page by page instead: slab_blocks.c). */
+void slab_populate_start(slab_meta_t *s) HAK_INTERNAL;
 /* Move the remote list into the free list. */
 void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
 /* Every carved block is free (local or remote)? Then the slab can be released. */

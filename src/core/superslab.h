@@ -42,7 +42,9 @@ typedef struct slab_meta {
     uint8_t   cls;
     /* Set by slab_claim: the slab's pages were never touched or were purged since, so its first
      * use faults them in (the daemon pre-faults only such slabs; a slab released and claimed again
-     * before the purger got to it is still resident). */
+     * before the purger got to it is still resident). Cleared once the pages are populated or
+     * about to be (pool fill, a posted or self-made pre-fault, a carve that populated the last
+     * chunk, a parked slab): while it is set, carving populates ahead (slab_blocks.c). */
     bool      cold;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
