@@ -163,10 +163,11 @@ tmr=$(hakbench column "$raw" timer_ns first)
     else
         bench_describe_allocators
     fi
-    for op in malloc free request; do
+    for op in malloc free request empty; do
         echo
         echo "## $op"
         echo
+        [ "$op" = empty ] && echo "The floor: an empty timed region after every malloc (bench/latency.c). Its tail is the machine's (interrupts, the hypervisor, preemption); a malloc tail at or below it cannot be told apart from it." && echo
         echo "| config | thr | allocator | mean | p50 | p99 | p99.9 | p99.99 | max (median) | max (worst) | nivcsw | req/CPU-s | runs |"
         echo "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
         hakbench latency-table "$out/summary.csv" "$op"
