@@ -40,7 +40,7 @@ static _Atomic int tls_ready;
  * replacement workload). Two or more is a burst. */
 #define GROW_AFTER_REFILLS 2
 
-static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * hak_tls.bins[cls].cap_batches); }
+static int32_t tls_cap(unsigned cls) { return (int32_t)(hak_class_batch[cls] * hak_tls.adapt[cls].cap_batches); }
 
 /* The cap a list starts with and never goes below: HAKMEM_TLS_CAP_BATCHES batches, and
  * CAP_FLOOR_BATCHES for classes above CAP_FLOOR_ABOVE. Those classes have batches of 4-8 blocks,
@@ -80,8 +80,8 @@ static bool thread_register(void) {
     counters_thread_register();
 #endif
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        hak_tls.bins[c].cap_batches = (uint8_t)cap_batches_min(c);
-        hak_tls.bins[c].room = tls_cap(c);
+        hak_tls.adapt[c].cap_batches = (uint8_t)cap_batches_min(c);
+        hak_tls.room[c] = tls_cap(c);
     }
     /* The key was created early, so its slot is in the thread's static array: no allocation. */
     pthread_setspecific(tls_exit_key, &hak_tls);
@@ -92,11 +92,10 @@ static bool thread_register(void) {
 /* Every list back to the thread's own slabs. */
 static void tls_flush_all(void) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        tls_bin_t *b = &hak_tls.bins[c];
-        if (!b->head) continue;
-        heap_give_back(c, b->head, UINT32_MAX);
-        b->head = NULL;
-        b->room = tls_cap(c);
+        if (!hak_tls.head[c]) continue;
+        heap_give_back(c, hak_tls.head[c], UINT32_MAX);
+        hak_tls.head[c] = NULL;
+        hak_tls.room[c] = tls_cap(c);
     }
 }
 
@@ -107,7 +106,7 @@ static void thread_exit(void *arg) {
     tls_flush_all();
     hak_tls.owner_bits = 0;   /* no free of ours is local from here on: the slabs change hands */
     heap_thread_exit();
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.bins[c].room = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.room[c] = 0;
     tls_registered = TLS_EXITING;
 #if HAKMEM_DEBUG_COUNTERS
     counters_thread_exit();
@@ -155,9 +154,9 @@ void *tls_refill_alloc(size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    tls_bin_t *b = &hak_tls.bins[cls];
-    b->head = block_next(batch);
-    b->room = tls_cap(cls) - (int32_t)(n - 1);
+    tls_adapt_t *b = &hak_tls.adapt[cls];
+    hak_tls.head[cls] = block_next(batch);
+    hak_tls.room[cls] = tls_cap(cls) - (int32_t)(n - 1);
     if (b->underflowed < UINT8_MAX) b->underflowed++;
     b->calm = 0;
     b->growing = 0;
@@ -168,11 +167,11 @@ void *tls_refill_alloc(size_t size) {
 /* The list passed its cap: one batch's worth of its most recently freed blocks goes back to
  * their slabs. Only registered threads get here: the others have no local frees. */
 void tls_overflow(unsigned cls) {
-    tls_bin_t *b = &hak_tls.bins[cls];
+    tls_adapt_t *b = &hak_tls.adapt[cls];
     uint32_t per = hak_class_batch[cls], give = per;
     bool burst = b->underflowed >= GROW_AFTER_REFILLS || b->growing;
     if (burst && 2u * b->cap_batches <= cap_batches_max(cls)) {
-        b->room += tls_cap(cls);          /* a burst: double the cap, keep every block */
+        hak_tls.room[cls] += tls_cap(cls);   /* a burst: double the cap, keep every block */
         b->cap_batches *= 2;
         b->underflowed = 0;
         b->calm = 0;
@@ -189,8 +188,8 @@ void tls_overflow(unsigned cls) {
         give += (uint32_t)(old_cap - tls_cap(cls));
         b->calm = 0;
     }
-    b->head = heap_give_back(cls, b->head, give);
-    b->room += (int32_t)per;              /* what was given beyond a batch pays for the smaller cap */
+    hak_tls.head[cls] = heap_give_back(cls, hak_tls.head[cls], give);
+    hak_tls.room[cls] += (int32_t)per;   /* what was given beyond a batch pays for the smaller cap */
     HAK_COUNT(free_overflow);
 }
 
@@ -234,7 +233,7 @@ static void free_confirm(void *p, unsigned cls) {
     if (block_offset(p, cls) / s->block_size >= s->carved)
         hak_report_bad_free("free", p, "not a block in use: never handed out, or freed and its slab reset");
     uintptr_t remote = atomic_load_explicit(&s->remote, memory_order_acquire);
-    if (list_holds(hak_tls.bins[cls].head, p, WALK_MAX)
+    if (list_holds(hak_tls.head[cls], p, WALK_MAX)
         || list_holds(s->free, p, s->nfree)
         || list_holds((void *)(remote & HAK_REMOTE_PTR_MASK), p, (uint32_t)(remote >> 48)))
         hak_report_double_free("free", p);

@@ -48,7 +48,7 @@ static long batch, cap_batches0;
 
 typedef struct model_class {
     unsigned size;
-    long len, room, cap_batches, calm;   /* room: as tls_bin_t.room (tls_cache.h) */
+    long len, room, cap_batches, calm;   /* room: as tls_cache_t.room (tls_cache.h) */
     int underflowed;
     int growing;                  /* the last overflow grew the cap, no refill since */
     int predict_carve;            /* fresh class, nothing freed yet: refills only carve */
