@@ -144,11 +144,11 @@ void *central_alloc_one(unsigned cls) {
     void *p = NULL;
     pthread_mutex_lock(&c->lock);
     slab_meta_t *s = c->orphans;
-    for (int i = 0; i < ADOPT_SCAN && s && !slab_take(s, 1, &p); i++) s = s->next;
+    for (int i = 0; i < ADOPT_SCAN && s && !slab_take(s, 1, 1, &p); i++) s = s->next;
     pthread_mutex_unlock(&c->lock);
     if (p) return p;
     if (!(s = slab_claim(cls))) return NULL;
-    slab_take(s, 1, &p);
+    slab_take(s, 1, 1, &p);
     central_orphan(s);
     return p;
 }

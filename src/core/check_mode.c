@@ -112,7 +112,7 @@ void *check_alloc(size_t size) {
     if (size >= HAK_MEDIUM_MAX) return large_alloc(size, 16, false);   /* no room for a byte more */
     unsigned cls = size_class_of(size + 1);
     void *batch;
-    if (!heap_refill(cls, &batch)) {
+    if (!heap_refill(cls, 1, &batch)) {
         errno = ENOMEM;
         return NULL;
     }

@@ -55,9 +55,21 @@ bool slab_is_unused(slab_meta_t *s) {
     return s->nfree + (uint32_t)(remote >> 48) == s->carved;
 }
 
-/* Up to n blocks off the free list: the walk touches blocks about to be handed out anyway. */
-static uint32_t take_free(slab_meta_t *s, uint32_t n, void **out) {
-    void *head = s->free, *last = head;
+/* Up to n blocks off the free list, or all of it if it holds at most `all`: the list's length is
+ * known (nfree), so taking it whole is two stores, where cutting n blocks off walks n links, a
+ * cache miss each when other threads freed them (a producer/consumer server spent 16% of its CPU
+ * in this walk). */
+static uint32_t take_free(slab_meta_t *s, uint32_t n, uint32_t all, void **out) {
+    void *head = s->free;
+    if (s->nfree <= all) {
+        uint32_t got = s->nfree;
+        s->free = NULL;
+        s->nfree = 0;
+        *out = head;
+        HAK_COUNT_N(refill_from_slab_free, got);
+        return got;
+    }
+    void *last = head;
     uint32_t got = 1;
     for (void *next; got < n && (next = block_next(last)); got++) last = next;
     s->free = block_next(last);
@@ -124,10 +136,10 @@ static uint32_t carve(slab_meta_t *s, uint32_t n, void **out) {
     return got;
 }
 
-uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) {
+uint32_t slab_take(slab_meta_t *s, uint32_t n, uint32_t all, void **out) {
     HAK_ASSERT(n >= 1);
     if (!s->free) slab_collect_remote(s);
-    if (s->free) return take_free(s, n, out);
+    if (s->free) return take_free(s, n, all, out);
     if (s->carved < s->capacity) return carve(s, n, out);
     return 0;
 }

@@ -29,9 +29,10 @@ HAK_INLINE void *chain_split(void *head, uint32_t n) {
 
 
 /* ---- Slab blocks, for whoever owns the slab (slab_blocks.c) ------------------------------------- */
-/* Up to n blocks as a NULL-terminated chain in *out: from the free list, else from the remote
- * list (collected), else carved. 0: nothing left in this slab. */
-uint32_t slab_take(slab_meta_t *s, uint32_t n, void **out) HAK_INTERNAL;
+/* Up to n blocks as a NULL-terminated chain in *out: from the free list (all of it, without a
+ * walk, if it holds at most `all`), else from the remote list (collected), else carved. 0: nothing
+ * left in this slab. */
+uint32_t slab_take(slab_meta_t *s, uint32_t n, uint32_t all, void **out) HAK_INTERNAL;
 /* A cold slab of a growing class that its owner will carve: populate its first chunk now, since
  * every page will be used (carving populates the later chunks ahead of itself; a class's first
  * slab faults its first chunk page by page instead: slab_blocks.c). */

@@ -167,13 +167,13 @@ static slab_meta_t *full_with_remote(heap_class_t *h) {
     return NULL;
 }
 
-uint32_t heap_refill(unsigned cls, void **out) {
+uint32_t heap_refill(unsigned cls, uint32_t room, void **out) {
     heap_class_t *h = &heap[cls];
     uint32_t want = hak_class_batch[cls];
     for (;;) {
         slab_meta_t *s = h->avail;
         if (!s && !(s = full_with_remote(h)) && !(s = new_slab(cls))) return 0;
-        uint32_t n = slab_take(s, want, out);
+        uint32_t n = slab_take(s, want, room, out);
         if (n) return n;
         slab_list_remove(&h->avail, s);   /* nothing left in it: park it */
         s->list = LIST_FULL;

@@ -4,9 +4,10 @@
 #include "core/slab_blocks.h"
 #include "core/slab_list.h"
 
-/* A NULL-terminated chain of up to hak_class_batch[cls] blocks from slabs the calling thread owns,
- * taking another slab (orphan, daemon ring, or claimed) when they have none. 0: no memory. */
-uint32_t heap_refill(unsigned cls, void **out) HAK_INTERNAL;
+/* A NULL-terminated chain of blocks from slabs the calling thread owns, taking another slab
+ * (parked, orphan, the daemon's pool, or claimed) when they have none: hak_class_batch[cls] of
+ * them, or a slab's whole free list if it holds at most `room`. 0: no memory. */
+uint32_t heap_refill(unsigned cls, uint32_t room, void **out) HAK_INTERNAL;
 /* Give up to n blocks of the thread's own chain back to their slabs; returns the rest. */
 void *heap_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
 /* Thread start: take an owner id; returns the thread's owner bits for slab tags (0: no id left,

@@ -132,6 +132,18 @@ void tls_counters_settle(void) {
 }
 #endif
 
+/* A refill takes a slab's whole free list, without walking it, when the list fits in the TLS
+ * list's cap (the list is empty at a refill, so its room is the cap): for blocks up to
+ * WHOLE_LIST_MAX_BLOCK. Walking a batch off a list that other threads freed into is a cache miss
+ * per block (producer/consumer +15-24%, server 2 threads +10%, storm +6%). Larger blocks keep
+ * batches: whole lists of 1-32 KiB blocks kept more of them in the lists and fewer slabs empty
+ * (Larson 1-32 KiB, 2 threads: peak RSS +5%). */
+#define WHOLE_LIST_MAX_BLOCK 1024u
+
+static uint32_t whole_list_max(unsigned cls) {
+    return hak_class_size[cls] <= WHOLE_LIST_MAX_BLOCK ? (uint32_t)tls_cap(cls) : 0;
+}
+
 void *tls_refill_alloc(size_t size) {
     unsigned cls = size_class_of(size);
     HAK_COUNT(malloc_tls_miss);
@@ -148,7 +160,7 @@ void *tls_refill_alloc(size_t size) {
     if (p) return p;
     void *batch;
     HAK_TIMER_START(t0);
-    uint32_t n = heap_refill(cls, &batch);
+    uint32_t n = heap_refill(cls, whole_list_max(cls), &batch);
     HAK_COUNT_LATENCY(refill, t0);
     if (!n) {
         errno = ENOMEM;
