@@ -50,6 +50,25 @@ static unsigned long long field(const char *line, const char *name)
     return strtoull(p + strlen(key), NULL, 10);
 }
 
+/* The sum of a class array ("name":[a,b,...]) of a line. */
+static unsigned long long array_sum(const char *line, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":[", name);
+    const char *p = strstr(line, key);
+    CHECK(p != NULL, "line has no array %s: %.200s", name, line);
+    p += strlen(key);
+    unsigned long long sum = 0;
+    for (;;) {
+        char *end;
+        sum += strtoull(p, &end, 10);
+        CHECK(end != p, "array %s: not a number at %.40s", name, p);
+        if (*end == ']') return sum;
+        CHECK(*end == ',', "array %s: unexpected %.40s", name, end);
+        p = end + 1;
+    }
+}
+
 static char big[1 << 22];
 
 /* Child: grow the heap (kept blocks) until the stream file has `want` lines. */
@@ -117,6 +136,12 @@ static void check_stream(const char *path, pid_t pid, int expect_batches_zero, c
         (void)field(line, "refills_sync");
         (void)field(line, "daemon_wakeups");
         CHECK(strstr(line, "\"class_slabs\":[") && strstr(line, "\"class_size\":[8,"), "%s: no class arrays", what);
+        /* One snapshot: the per-class arrays add up to the totals of the same line. */
+        CHECK(array_sum(line, "class_ring_taken") == field(line, "refills_ring")
+              && array_sum(line, "class_sync_claims") == field(line, "refills_sync"),
+              "%s: line %d: class_ring_taken/class_sync_claims sum to %llu/%llu, totals %llu/%llu", what, i,
+              array_sum(line, "class_ring_taken"), array_sum(line, "class_sync_claims"),
+              field(line, "refills_ring"), field(line, "refills_sync"));
         unsigned long long slabs = field(line, "slabs_in_use");
         if (i == 0) first_slabs = slabs;
         if (slabs > max_slabs) max_slabs = slabs;

@@ -42,7 +42,8 @@ static uint64_t start_wall_ms;
 static uint64_t next_due;   /* the daemon's thread only */
 
 /* ---- Formatting into a fixed buffer ---------------------------------------------------------- */
-typedef struct line { char buf[4096]; size_t len; } line_t;
+/* 8 KiB: a line is at most about 3.5 KiB (20-digit values in all four class arrays). */
+typedef struct line { char buf[8192]; size_t len; } line_t;
 
 static void put_str(line_t *l, const char *s) {
     size_t n = strlen(s);
@@ -97,17 +98,21 @@ static void write_sample(int fd, uint64_t now) {
 #define FIELD(name) put_field(&l, #name, s.name);
     HAK_STATS_FIELDS(FIELD)
 #undef FIELD
-    put_str(&l, ",\"class_size\":[");
-    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {
-        if (c) put_str(&l, ",");
-        put_u64(&l, s.class_size[c]);
-    }
-    put_str(&l, "],\"class_slabs\":[");
-    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {
-        if (c) put_str(&l, ",");
-        put_u64(&l, s.class_slabs[c]);
-    }
-    put_str(&l, "]}\n");
+    /* Per class: its block size, its slabs now, and what the daemon did for it (fresh slabs its
+     * threads took from the pool, new slabs they claimed themselves). */
+#define ARRAY(name)                                                                                \
+    put_str(&l, ",\"" #name "\":[");                                                              \
+    for (unsigned c = 0; c < HAK_STATS_CLASSES; c++) {                                            \
+        if (c) put_str(&l, ",");                                                                  \
+        put_u64(&l, s.name[c]);                                                                   \
+    }                                                                                             \
+    put_str(&l, "]");
+    ARRAY(class_size)
+    ARRAY(class_slabs)
+    ARRAY(class_ring_taken)
+    ARRAY(class_sync_claims)
+#undef ARRAY
+    put_str(&l, "}\n");
     /* One write: O_APPEND makes it atomic with respect to other writers of the file. */
     while (write(fd, l.buf, l.len) < 0 && errno == EINTR) {
     }
