@@ -8,7 +8,7 @@
  *  - A slab belongs to whoever cleared its bit in free_mask. Claimers, the purger and the retirer
  *    all take bits with atomic RMWs, so exactly one of them owns a slab at a time.
  *  - Retiring takes every bit of an empty SuperSlab at once (CAS from "all free" to 0), so no
- *    claimer can get a slab of it; it is then unlinked and its registry bit cleared, and only after
+ *    claimer can get a slab of it; it is then unlinked and its registry entry cleared, and only after
  *    a grace period (no claimer still holds a pointer from its walk) is it unmapped. */
 #include <pthread.h>
 #include <string.h>
