@@ -119,7 +119,8 @@ static slab_meta_t *take_new_slab(unsigned cls) {
          * purged), so the heap really grows. A warm slab is reuse: counting it woke the daemon
          * for every slab of a program that frees and allocates its heap in rounds (16000 futex
          * wake-ups a second, storm at 0.83x daemon-off) and it had nothing to prepare. Only growth
-         * is pre-faulted whole: a first slab of a class may stay mostly unused. */
+         * is pre-faulted from its first page: a first slab of a class may stay mostly unused, so
+         * its carving populates ahead only past its first 16 KiB (slab_blocks.c). */
         bool growth = heap[cls].full != NULL && s->cold;
         bool posted = growth && !class_is_medium(cls) && populate_growth_slab(s);
         if (!central_note_sync_claim(cls, growth) && posted) background_wake();
