@@ -5,9 +5,9 @@
  *
  * It sits above the core and only calls down: the core signals hak_background_event when there is
  * work, and asks the starter registered in core/background.h (daemon_start) to start the thread;
- * the start rule is there. The daemon is never needed for progress: a thread whose ring is empty
- * claims a slab itself (central.c). It never spins: with nothing to do it sleeps on the event
- * (platform/event.h: no lost wake-ups), with a timeout only while the pool is engaged
+ * the start rule is there. The daemon is never needed for progress: a thread that finds the pool
+ * empty claims a slab itself (central.c). It never spins: with nothing to do it sleeps on the
+ * event (platform/event.h: no lost wake-ups), with a timeout only while the pool is engaged
  * (RING_POLL_MS) or something waits to be purged.
  *
  * The same thread writes the live statistics (stats_stream.c, HAKMEM_STATS_INTERVAL_MS): then it
@@ -33,7 +33,8 @@ enum { DAEMON_OFF, DAEMON_STARTING, DAEMON_RUNNING };
 /* A poll that found the pool full doubles the next interval, up to this, and so does a fill that
  * found most of it still there (poll_after_fill): in a steady state the daemon then wakes 30 times
  * a second instead of 500, and each wake-up on a 2-core machine with two busy threads is a
- * preemption. A pool that runs dry still calls it at once (central.c). */
+ * preemption. A thread that finds the pool dry claims a slab itself and wakes it at once
+ * (central_note_sync_claim). */
 #define RING_POLL_MAX_MS 32
 
 /* Written under daemon_lock; read without it only to return early (a stale read costs a lock). */
@@ -64,7 +65,7 @@ static bool work_waiting(void) { return central_pool_wanted() && central_wants_f
 /* Come back when about half the pool is gone: a pass that found most of it still there polled
  * early (twice the interval), one that found most of it gone late (half). Each poll is a wake-up,
  * and with both cores busy a preemption of an application thread; a pool that runs dry in between
- * still calls the daemon at once (central_fresh_slab). */
+ * still calls the daemon at once (the next thread's own claim, central_note_sync_claim). */
 static long poll_after_fill(long poll_ms, uint32_t made) {
     uint32_t depth = central_pool_depth();
     if (4 * made < depth && poll_ms < RING_POLL_MAX_MS) return poll_ms * 2;
