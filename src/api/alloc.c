@@ -140,6 +140,16 @@ HAK_API void *hak_calloc(size_t count, size_t size) {
     return p;
 }
 
+/* A block that realloc moves to grow it gets at least a quarter more room than it had, so a block
+ * grown by small steps (appends, push_back) moves O(log n) times, not once per size class
+ * (test_realloc_growth: 22 moves from 100 B to 200 KiB instead of 42; workloads realloc +3-5% per
+ * CPU-second and 16-18% less peak RSS, fewer half-used blocks of the classes in between). Not in
+ * checking mode, which guards the exact size asked. Large blocks grow by half (large_realloc). */
+static size_t grown_size(size_t old, size_t size) {
+    size_t roomy = old + old / 4;
+    return size < roomy && roomy <= HAK_MEDIUM_MAX && !hak_check_mode ? roomy : size;
+}
+
 HAK_API void *hak_realloc(void *p, size_t size) {
     if (p == NULL) return hak_malloc(size);
     size_t old = block_usable_size(p, "realloc");   /* also rejects pointers we never handed out */
@@ -149,7 +159,7 @@ HAK_API void *hak_realloc(void *p, size_t size) {
         void *q = large_realloc(p, size);
         if (q) return q;
     }
-    void *q = hak_malloc(size);
+    void *q = hak_malloc(!old_large && size > old ? grown_size(old, size) : size);
     if (q == NULL) return NULL;                /* errno set; the old block is untouched */
     memcpy(q, p, old < size ? old : size);
     hak_free(p);
