@@ -277,6 +277,7 @@ size_t large_usable_size(void *p) {
 
 /* Resize in place when the mapping still fits well, else mremap. NULL: not done (caller copies). */
 void *large_realloc(void *p, size_t size) {
+    if (size > PTRDIFF_MAX - (1u << 20)) return NULL;   /* page_round would wrap; malloc says ENOMEM */
     size_t need = page_round(size);
     pthread_mutex_lock(&large_lock);
     large_entry_t *e = table_find((uintptr_t)p);
