@@ -40,6 +40,9 @@ static uint64_t live_bytes;
 static cached_map_t cache[CACHE_SLOTS];
 static size_t cache_count, cache_bytes;
 
+/* No mapping can be this big, and page_round would wrap near SIZE_MAX. */
+static bool too_large(size_t n) { return n > PTRDIFF_MAX - (1u << 20); }
+
 static size_t page_round(size_t n) {
     size_t pg = (size_t)getpagesize();
     return (n + pg - 1) & ~(pg - 1);
@@ -228,7 +231,7 @@ static void *alloc_from_cache(size_t need, size_t align, bool zero, size_t *got)
 }
 
 void *large_alloc(size_t size, size_t align, bool zero) {
-    if (size > PTRDIFF_MAX - (1u << 20) || align > ((size_t)1 << 40)) { errno = ENOMEM; return NULL; }
+    if (too_large(size) || align > ((size_t)1 << 40)) { errno = ENOMEM; return NULL; }
     size_t need = page_round(size ? size : 1), got = need;
     if (align < (size_t)getpagesize()) align = (size_t)getpagesize();
     void *p = alloc_from_cache(need, align, zero, &got);
@@ -277,7 +280,7 @@ size_t large_usable_size(void *p) {
 
 /* Resize in place when the mapping still fits well, else mremap. NULL: not done (caller copies). */
 void *large_realloc(void *p, size_t size) {
-    if (size > PTRDIFF_MAX - (1u << 20)) return NULL;   /* page_round would wrap; malloc says ENOMEM */
+    if (too_large(size)) return NULL;   /* the caller's malloc then says ENOMEM */
     size_t need = page_round(size);
     pthread_mutex_lock(&large_lock);
     large_entry_t *e = table_find((uintptr_t)p);
