@@ -38,6 +38,15 @@ HAK_INLINE bool ptr_ring_push(ptr_ring_t *r, void *p) {
     return ck_ring_enqueue_spmc(&r->ring, r->slots, p);
 }
 
+/* The pointer the next pop would return, or NULL if the ring looks empty: a hint, for prefetching.
+ * Another consumer may pop it first and the producer may reuse the slot, so the caller must not
+ * dereference it (the object may be gone by then). The loads are ck's, like the pop's. */
+HAK_INLINE void *ptr_ring_peek(ptr_ring_t *r) {
+    unsigned head = ck_pr_load_uint(&r->ring.c_head);
+    if (head == ck_pr_load_uint(&r->ring.p_tail)) return NULL;
+    return ck_pr_load_ptr(&r->slots[head & r->ring.mask].value);
+}
+
 HAK_INLINE unsigned ptr_ring_count(ptr_ring_t *r) { return ck_ring_size(&r->ring); }
 
 #endif
