@@ -16,7 +16,7 @@
  * ready that another class's growth paid for, and the daemon's memory is bounded by one depth,
  * not by a ring per class (rings per class held up to 4 slabs for each class a heap had grown, the
  * daemon's whole RSS premium on heaps that grow and stop: docs/design.md). The daemon engages
- * once threads keep growing the heap (claiming slabs beyond their first of a class), and sizes the
+ * once threads keep growing the heap (claiming slabs beyond their second of a class), and sizes the
  * pool by how fast slabs go: its depth doubles each time a growing thread finds it empty, up to
  * HAKMEM_RING_HIGH and to a share of the heap (POOL_HEAP_SHARE), and halves, the slabs beyond it
  * given back, each purge interval that passes without a thread taking one.
@@ -203,7 +203,7 @@ static uint32_t depth_for_heap(void) {
     return slabs > POOL_MIN_DEPTH ? slabs : POOL_MIN_DEPTH;
 }
 
-/* Only growth engages the daemon: a thread claiming the first slab of a class is no sign that
+/* Only growth engages the daemon: a thread claiming the first slabs of a class is no sign that
  * the class will need more, and pre-faulting a slab for every class a program touches once would
  * only raise its RSS. A growth claim engages the pool (depth 2); each one after that (the pool
  * ran dry again) doubles its depth, within the heap's share. (Engaging only on the second growth

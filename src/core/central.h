@@ -18,7 +18,7 @@ void *central_alloc_one(unsigned cls) HAK_INTERNAL;
  * class cls; NULL if none is ready or the class is above 1 KiB. */
 slab_meta_t *central_fresh_slab(unsigned cls) HAK_INTERNAL;
 void central_prefetch_fresh(unsigned cls) HAK_INTERNAL;
-/* A thread had to claim a slab itself (growth: beyond its first of the class): statistics, and
+/* A thread had to claim a slab itself (growth: beyond its second of the class): statistics, and
  * what engages the daemon for the class. True: it woke the daemon. */
 bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
 /* Daemon side: top the pool up with fresh, pre-faulted slabs. Returns the slabs added. */
