@@ -148,16 +148,15 @@ static taken_t cache_take(size_t size, size_t align, bool may_move) {
     return t;
 }
 
-/* HAKMEM_LARGE_CACHE_MB, or the live large bytes if more (BUDGET_LIVE_SHIFT): a program that
+/* HAKMEM_LARGE_CACHE_MB, or the live large bytes if more: a program that
  * keeps hundreds of MiB of large buffers and replaces them would otherwise unmap what it frees and
  * fault the next buffer in page by page. Half the live bytes was too little: the pieces splits
  * leave add up to 100-155 MiB beside 300 MiB of live buffers (`workloads bigbuf`), and evicting
  * them faulted 4 times as many pages (1 thread: 187 k against 59 k; steps per CPU-second 364
  * against 518, peak RSS 498 against 506 MiB). Cached mappings idle for the purge delay go back to
  * the OS whatever the budget, so the budget only bounds what a burst of frees keeps that long. */
-#define BUDGET_LIVE_SHIFT 0
 static size_t cache_budget(void) {
-    size_t fixed = (size_t)hak_opt->large_cache_mb << 20, by_live = live_bytes >> BUDGET_LIVE_SHIFT;
+    size_t fixed = (size_t)hak_opt->large_cache_mb << 20, by_live = (size_t)live_bytes;
     return hak_opt->large_cache_mb && by_live > fixed ? by_live : fixed;
 }
 
