@@ -244,7 +244,7 @@ bool central_wants_fill(void) {
  * thread, malloc p99.99 4.8 -> 8-13 us). One pool shared by every class has no such idle holder. */
 bool central_pool_wanted(void) { return superslab_warm_free_slabs() == 0; }
 
-uint32_t central_daemon_fill(void) {
+uint32_t central_daemon_fill(bool touch) {
     uint32_t made = 0;
     while (central_wants_fill()) {
         slab_meta_t *s = slab_claim_unformatted();
@@ -252,7 +252,10 @@ uint32_t central_daemon_fill(void) {
         /* A warm slab (released and claimed again before the purger took its pages) would only
          * cost a system call that walks 16 resident pages: bursts that free and claim slabs again
          * every round paid the daemon 0.4 CPU-s in 2 s for nothing. */
-        if (s->cold) os_prefault(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);
+        if (s->cold) {
+            os_prefault(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);
+            if (touch) os_touch_pages(slab_base(ss_of(s), s->index), HAK_SLAB_SIZE);   /* ours: mapped */
+        }
         s->cold = false;   /* resident now: the thread that takes it populates nothing */
         if (!ptr_ring_push(&pool.ring, s)) {   /* cannot happen: depth < ring size; be safe */
             slab_unclaim(s);

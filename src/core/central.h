@@ -21,8 +21,9 @@ void central_prefetch_fresh(unsigned cls) HAK_INTERNAL;
 /* A thread had to claim a slab itself (growth: beyond its second of the class): statistics, and
  * what engages the daemon for the class. True: it woke the daemon. */
 bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
-/* Daemon side: top the pool up with fresh, pre-faulted slabs. Returns the slabs added. */
-uint32_t central_daemon_fill(void) HAK_INTERNAL;
+/* Daemon side: top the pool up with fresh, pre-faulted slabs (with touch, every page also read
+ * once: os_touch_pages). Returns the slabs added. */
+uint32_t central_daemon_fill(bool touch) HAK_INTERNAL;
 /* False while warm free slabs exist (threads claim those without a fault): nothing to prepare. */
 bool central_pool_wanted(void) HAK_INTERNAL;
 bool  central_wants_fill(void) HAK_INTERNAL;     /* the pool is below its depth */

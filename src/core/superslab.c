@@ -273,6 +273,16 @@ void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) {
     atomic_fetch_add_explicit(&ss_unmapped_total, (uint64_t)n, memory_order_relaxed);
 }
 
+/* The SuperSlab of a posted address may have been retired since the post: under a read-side
+ * section, an entry still set means it is not unmapped before the section ends (the retirer
+ * clears the entry, then waits for a grace period). A section that begins after the grace period
+ * did sees the entry cleared: RCU orders what the retirer wrote before synchronising before it. */
+void superslab_touch_if_mapped(void *p, size_t size) {
+    hak_rcu_read_lock();
+    if (registry_contains((uintptr_t)p)) os_touch_pages(p, size);
+    hak_rcu_read_unlock();
+}
+
 /* ---- Statistics and fork ---------------------------------------------------------------------- */
 
 /* A hint for the daemon (bits move under it): relaxed loads, and the same RCU read-side walk as

@@ -109,6 +109,9 @@ bool slab_release(slab_meta_t *m) HAK_INTERNAL;
  * period). Never call with a central lock held or inside an RCU read-side section. */
 void superslab_purge(uint64_t min_age_ms, bool only_empty, unsigned keep_hot) HAK_INTERNAL;
 void superslab_stats(hak_stats_t *out) HAK_INTERNAL;
+/* os_touch_pages on a range of a SuperSlab that may have been retired meanwhile (a posted
+ * pre-fault, background.h): nothing if it was. Not inside an RCU read-side section. */
+void superslab_touch_if_mapped(void *p, size_t size) HAK_INTERNAL;
 /* Free slabs still resident (released, not purged since): a thread claims one without a fault. */
 uint32_t superslab_warm_free_slabs(void) HAK_INTERNAL;
 /* Calls visit on every slab that belongs to a class (a medium slab once), with its tag. Only where

@@ -2,6 +2,7 @@
  * written with write(2) (stdio may allocate). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,21 @@ void os_prefault(void *p, size_t size) {
     for (size_t off = 0; off < size; off += pg) ((volatile char *)p)[off] = 0;
 }
 
+void os_touch_pages(const void *p, size_t size) {
+    size_t pg = (size_t)getpagesize();
+    for (const char *b = p, *end = b + size; b < end; b += pg) {
+#if defined(__x86_64__)
+        unsigned char v;
+        __asm__ volatile("movb (%1), %0" : "=q"(v) : "r"(b));
+#elif defined(__aarch64__)
+        unsigned v;
+        __asm__ volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(b));
+#else
+        (void)*(const volatile char *)b;
+#endif
+    }
+}
+
 void *os_remap(void *p, size_t old_size, size_t new_size) {
 #if defined(HAK_TSAN)
     /* ThreadSanitizer does not intercept mremap (clang 14): a mapping moved or shrunk by it leaves
@@ -104,6 +120,21 @@ uint64_t os_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t clock_ns(clockid_t clock) {
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+uint64_t os_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
+uint64_t os_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+unsigned os_cpus_allowed(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? (unsigned)n : 1;
 }
 
 uint64_t os_now_ns(void) {
