@@ -53,10 +53,11 @@ HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
  * slab ready claims a cold one (never touched, or purged) and carves it a page per refill: a page
  * fault (3-16 us on this VM, run to run) in every 16th-or-so malloc of the class, the whole tail of a growing heap's
  * malloc latency (docs/counters.md, latency histograms). So the thread posts the slab's address
- * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE only,
- * no touching). Only an address crosses, never a pointer the daemon follows: a slab released, even
- * unmapped, before the daemon gets to it costs an error return or pages resident until the next
- * purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Only
+ * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE, no
+ * write; then, while a CPU is idle, a read of each page under RCU if the SuperSlab is still
+ * registered: superslab_touch_if_mapped). Only an address crosses, never a pointer the daemon
+ * follows: a slab released, even unmapped, before the daemon gets to it costs an error return or
+ * pages resident until the next purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Only
  * while the daemon runs. True: posted; the caller wakes the daemon. */
 #define BACKGROUND_PREFAULT_SLOTS 32
 bool background_post_prefault(void *base) HAK_INTERNAL;
