@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include "refill_thread/daemon.h"
 #include "refill_thread/stats_stream.h"
 #include "core/background.h"
@@ -59,18 +60,19 @@ static hak_event_t *const wake = &hak_background_event;
  * SPARE_WINDOW_NS keeps the last verdict. Daemon thread only (plain statics). */
 #define SPARE_WINDOW_NS 10000000ull
 
+/* The last window's start and verdict (a fork child starts over: its CPU time starts at 0). */
+static struct { uint64_t wall0, app0; unsigned cpus; bool busy; } window;
+
 static bool cpu_to_spare(void) {
-    static uint64_t wall0, app0;
-    static unsigned cpus;
-    static bool spare = true;
     uint64_t wall = os_now_ns(), app = os_process_cpu_ns() - os_thread_cpu_ns();
-    if (!cpus) cpus = os_cpus_allowed();
-    if (wall - wall0 < SPARE_WINDOW_NS) return spare;
-    /* app - app0 < (cpus - 1/2) * (wall - wall0), in integers */
-    if (wall0) spare = 2 * (app - app0) < (2 * (uint64_t)cpus - 1) * (wall - wall0);
-    wall0 = wall;
-    app0 = app;
-    return spare;
+    if (!window.cpus) window.cpus = os_cpus_allowed();
+    if (wall - window.wall0 < SPARE_WINDOW_NS) return !window.busy;
+    /* busy: app - app0 >= (cpus - 1/2) * (wall - wall0), in integers */
+    if (window.wall0)
+        window.busy = 2 * (app - window.app0) >= (2 * (uint64_t)window.cpus - 1) * (wall - window.wall0);
+    window.wall0 = wall;
+    window.app0 = app;
+    return !window.busy;
 }
 
 static uint32_t fill_pool(bool touch) { return central_pool_wanted() ? central_daemon_fill(touch) : 0; }
@@ -230,4 +232,5 @@ void daemon_atfork_child(void) {
     pthread_mutex_init(&daemon_lock, NULL);
     pthread_mutex_init(&work_lock, NULL);   /* the daemon may have held it: it is gone */
     atomic_store_explicit(&daemon_state, DAEMON_OFF, memory_order_relaxed);
+    memset(&window, 0, sizeof window);
 }
