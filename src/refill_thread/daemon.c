@@ -57,7 +57,8 @@ static hak_event_t *const wake = &hak_background_event;
  * heap, 2 threads on 2 CPUs: request p99.99 330 -> 1000-1300 us). So the daemon touches only while
  * the application leaves a CPU idle: its threads' CPU time (the process's less the daemon's own)
  * grew by less than (CPUs - 1/2) times the wall time of the last window. A window shorter than
- * SPARE_WINDOW_NS keeps the last verdict. Daemon thread only (plain statics). */
+ * SPARE_WINDOW_NS keeps the last verdict. Plain accesses: only the daemon thread reads and
+ * writes the window, and a fork child's only thread resets it before it starts a daemon. */
 #define SPARE_WINDOW_NS 10000000ull
 
 /* The last window's start and verdict (a fork child starts over: its CPU time starts at 0). */
