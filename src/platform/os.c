@@ -116,17 +116,13 @@ void *os_remap(void *p, size_t old_size, size_t new_size) {
     return q;
 }
 
-uint64_t os_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t clock_ns(clockid_t clock) {
     struct timespec ts;
     if (clock_gettime(clock, &ts) != 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+uint64_t os_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t os_now_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000u; }
 uint64_t os_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 uint64_t os_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
@@ -135,12 +131,6 @@ unsigned os_cpus_allowed(void) {
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
     int n = CPU_COUNT(&set);
     return n > 0 ? (unsigned)n : 1;
-}
-
-uint64_t os_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void vmessage(const char *fmt, va_list ap) {
