@@ -103,16 +103,16 @@ static void table_remove(large_entry_t *e) {
 
 /* ---- Cache of freed mappings (lock held) ------------------------------------------------------ */
 
-/* What the cache can give for a block of `size` bytes (page-rounded):
- *   FIT    the smallest cached mapping that holds it (aligned enough); if what is left over could
- *          serve another large block, it is split off and stays cached (no system call: the
- *          mapping is only re-described), so the block gets exactly `size` bytes;
- *   GROW   otherwise the largest cached mapping, to be grown with mremap outside the lock: its
- *          pages are faulted in already, only the extra is fresh (a page fault costs 11-16 us
- *          here; a 15 MiB buffer is 3800 of them);
- *   none   nothing cached (or nothing usable for an alignment above the page size). */
-enum take_kind { TAKE_NONE, TAKE_FIT, TAKE_GROW };
-typedef struct taken { enum take_kind kind; void *addr; size_t size; } taken_t;
+/* What the cache can give for a block of `size` bytes (page-rounded): the smallest cached mapping
+ * that holds it (aligned enough). If what is left over could serve another large block, it is
+ * split off and stays cached (no system call: the mapping is only re-described), so the block gets
+ * exactly `size` bytes. Nothing fits: the caller maps anew and the smaller pieces stay cached, to
+ * merge with their neighbours when those are freed. An earlier version grew the largest piece
+ * with mremap instead; on a VM with shadow page tables a moved page costs 3-4 us at its next
+ * touch (a fresh one 10-12 us, one reused in place 0.2 us), and each move took the cache's largest
+ * piece away, so the next request missed too: `workloads bigbuf` went from 168 to 577 steps per
+ * CPU-second at 1 thread without it (2 threads 545 -> 899, 4 threads 97 -> 368; see design.md). */
+typedef struct taken { void *addr; size_t size; } taken_t;
 
 #define SPLIT_MIN ((size_t)256 << 10)   /* the smallest large block: smaller leftovers are kept whole */
 
@@ -121,30 +121,24 @@ static void cache_remove_at(size_t i) {
     cache[i] = cache[--cache_count];
 }
 
-static taken_t cache_take(size_t size, size_t align, bool may_move) {
-    int fit = -1, largest = -1;
+static taken_t cache_take(size_t size, size_t align) {
+    int fit = -1;
     for (size_t i = 0; i < cache_count; i++) {
         size_t s = cache[i].size;
         if ((uintptr_t)cache[i].addr & (align - 1)) continue;
         if (s >= size && (fit < 0 || s < cache[fit].size)) fit = (int)i;
-        if (s < size && (largest < 0 || s > cache[largest].size)) largest = (int)i;
     }
-    if (fit >= 0) {
-        cached_map_t *c = &cache[fit];
-        taken_t t = { TAKE_FIT, c->addr, c->size };
-        if (c->size - size >= SPLIT_MIN) {        /* the rest stays cached, as old as it was */
-            c->addr = (char *)c->addr + size;
-            c->size -= size;
-            cache_bytes -= size;
-            t.size = size;
-        } else {
-            cache_remove_at((size_t)fit);
-        }
-        return t;
+    if (fit < 0) return (taken_t){ NULL, 0 };
+    cached_map_t *c = &cache[fit];
+    taken_t t = { c->addr, c->size };
+    if (c->size - size >= SPLIT_MIN) {        /* the rest stays cached, as old as it was */
+        c->addr = (char *)c->addr + size;
+        c->size -= size;
+        cache_bytes -= size;
+        t.size = size;
+    } else {
+        cache_remove_at((size_t)fit);
     }
-    if (largest < 0 || !may_move) return (taken_t){ TAKE_NONE, NULL, 0 };
-    taken_t t = { TAKE_GROW, cache[largest].addr, cache[largest].size };
-    cache_remove_at((size_t)largest);
     return t;
 }
 
@@ -201,32 +195,17 @@ static void *cache_put(void *p, size_t size, size_t *unmap_size) {
 
 /* ---- Entry points ------------------------------------------------------------------------------- */
 
-/* A block from the cache, or NULL. *got: its mapped size. Only the reused part can hold old data:
- * pages mremap adds are fresh, hence zero. */
+/* A block from the cache, or NULL. *got: its mapped size. */
 static void *alloc_from_cache(size_t need, size_t align, bool zero, size_t *got) {
     pthread_mutex_lock(&large_lock);
-    taken_t t = cache_take(need, align, align <= (size_t)getpagesize());
+    taken_t t = cache_take(need, align);
     pthread_mutex_unlock(&large_lock);
-    if (t.kind == TAKE_NONE) return NULL;
+    if (!t.addr) return NULL;
     HAK_UNPOISON(t.addr, t.size);   /* (ASan builds) ours now: nobody else can reach it */
-    void *p = t.addr;
-    size_t reused = t.size;
     *got = t.size;
-    if (t.kind == TAKE_GROW) {
-        p = os_remap(t.addr, t.size, need);
-        if (!p) {   /* no room, or merged neighbours are two kernel mappings: keep it, map anew */
-            size_t unmap_size = 0;
-            pthread_mutex_lock(&large_lock);
-            void *unmap = cache_put(t.addr, t.size, &unmap_size);
-            pthread_mutex_unlock(&large_lock);
-            if (unmap) os_unmap(unmap, unmap_size);
-            return NULL;
-        }
-        *got = need;
-    }
     HAK_COUNT(large_cache_hit);
-    if (zero) memset(p, 0, reused < need ? reused : need);
-    return p;
+    if (zero) memset(t.addr, 0, need);
+    return t.addr;
 }
 
 void *large_alloc(size_t size, size_t align, bool zero) {
