@@ -110,8 +110,8 @@ static void table_remove(large_entry_t *e) {
  * merge with their neighbours when those are freed. An earlier version grew the largest piece
  * with mremap instead; on a VM with shadow page tables a moved page costs 3-4 us at its next
  * touch (a fresh one 10-12 us, one reused in place 0.2 us), and each move took the cache's largest
- * piece away, so the next request missed too: `workloads bigbuf` went from 168 to 577 steps per
- * CPU-second at 1 thread without it (2 threads 545 -> 899, 4 threads 97 -> 368; see design.md). */
+ * piece away, so the next request missed too: `workloads bigbuf` went from 143 to 608 steps per
+ * CPU-second at 1 thread without it (2 threads 335 -> 883, 4 threads 125 -> 519; design.md). */
 typedef struct taken { void *addr; size_t size; } taken_t;
 
 #define SPLIT_MIN ((size_t)256 << 10)   /* the smallest large block: smaller leftovers are kept whole */

@@ -9,8 +9,8 @@
  * A block the owner frees goes on its TLS list (tls_cache.h) and, when that overflows, back to its
  * slab's free list: no lock, no atomic. A block freed by anyone else goes on the slab's remote
  * list (slab_blocks.c). An empty slab stays where it is if it is the class's only one with room,
- * is parked (up to a budget per thread that follows its bursts) or goes back to its SuperSlab, so that a burst that
- * allocates and frees several slabs' worth does not claim them again every time.
+ * is parked (up to a budget per thread that follows its bursts) or goes back to its SuperSlab, so
+ * that a burst that allocates and frees several slabs' worth does not claim them again each time.
  * At exit the thread's slabs become orphans (central.c), which other threads adopt.
  *
  * Owner ids: 1..HAK_OWNER_ID_MAX, unique among live threads (a bitmap under id_lock), so a
@@ -48,8 +48,8 @@ static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
  * PARK_BYTES_MAX. A program that frees a big structure once parks the minimum and releases the
  * rest (the daemon purges it later); one that allocates and frees in storms (`workloads storm`:
  * 50000 blocks of 16-512 B a storm, 13 MiB) reaches the maximum after three storms. With 1 MiB
- * it released and claimed again 166 slabs per storm (111 k claims a second); 8 MiB: storm 1
- * thread +43%, 2 threads +24%, 4 threads +27% per CPU-second (docs/design.md). Parked slabs stay
+ * it released and claimed again 166 slabs per storm (111 k claims a second); with this budget
+ * storm gained 53% per CPU-second at 1 and 2 threads, 18% at 4 (docs/design.md). Parked slabs stay
  * resident while the thread lives (the daemon cannot reach a thread's lists): hak_trim() from the
  * thread, or its exit, gives them back. */
 #define PARK_BYTES_MIN ((size_t)1 << 20)
