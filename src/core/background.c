@@ -35,30 +35,35 @@ void background_note_purge_pending(void) {
         background_wake();
 }
 
-/* Slots hold addresses (0: empty). Relaxed everywhere: the value is the whole message (an address
+/* A slot holds a range (0: empty): its first address, a multiple of BACKGROUND_PREFAULT_UNIT, with
+ * its length in units in the low bits. Relaxed everywhere: the value is the whole message (a range
  * for madvise, nothing the daemon reads through), and the wake-up that follows a post orders it
  * before the daemon's look (event.h). */
 static _Atomic uintptr_t prefault_slot[BACKGROUND_PREFAULT_SLOTS];
 
-bool background_post_prefault(void *base) {
+bool background_post_prefault(void *from, size_t bytes) {
     /* Not before the daemon runs: its first pass would populate, whole, slabs of a heap that may
      * have just stopped growing (2 threads of random replacement, 4.7 MiB: +0.4 MiB of RSS). */
     if (!background_running()) return false;
+    uintptr_t units = bytes / BACKGROUND_PREFAULT_UNIT;
+    HAK_ASSERT((uintptr_t)from % BACKGROUND_PREFAULT_UNIT == 0 && units >= 1 && units < BACKGROUND_PREFAULT_UNIT);
     for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS; i++) {
         uintptr_t empty = 0;
-        if (atomic_compare_exchange_strong_explicit(&prefault_slot[i], &empty, (uintptr_t)base,
+        if (atomic_compare_exchange_strong_explicit(&prefault_slot[i], &empty, (uintptr_t)from | units,
                                                     memory_order_relaxed, memory_order_relaxed))
             return true;
     }
     return false;
 }
 
-unsigned background_take_prefaults(void **out, unsigned max) {
+unsigned background_take_prefaults(void **from, size_t *bytes, unsigned max) {
     unsigned n = 0;
     for (unsigned i = 0; i < BACKGROUND_PREFAULT_SLOTS && n < max; i++) {
         if (!atomic_load_explicit(&prefault_slot[i], memory_order_relaxed)) continue;
-        uintptr_t a = atomic_exchange_explicit(&prefault_slot[i], 0, memory_order_relaxed);
-        if (a) out[n++] = (void *)a;
+        uintptr_t v = atomic_exchange_explicit(&prefault_slot[i], 0, memory_order_relaxed);
+        if (!v) continue;
+        from[n] = (void *)(v & ~(uintptr_t)(BACKGROUND_PREFAULT_UNIT - 1));
+        bytes[n++] = (size_t)(v & (BACKGROUND_PREFAULT_UNIT - 1)) * BACKGROUND_PREFAULT_UNIT;
     }
     return n;
 }

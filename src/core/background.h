@@ -6,20 +6,24 @@
  * which the core calls once growth says a thread will pay for itself.
  *
  * Start rule: after BACKGROUND_START_AFTER growth claims (a thread claiming a slab beyond its
- * first of a class, i.e. the heap keeps growing: 32 x 64 KiB = 2 MiB) or a large free (a
+ * first of a class, i.e. the heap keeps growing: 16 x 64 KiB = 1 MiB) or a large free (a
  * large-only program gets its mapping cache purged too). A short-lived command, a program with a
- * steady heap of a few MiB or one that never grows past one slab per class never starts a thread:
- * the daemon's fixed cost (its ring slabs, pre-faulted whole, and its thread) was 20-35% of such a
- * program's RSS (a 3 MiB random-replacement heap: 3.8 vs 3.1 MiB after 4 growth claims), and it
- * had nothing to do once the heap stopped growing. A growing heap pays its first 2 MiB of page
- * faults itself. HAKMEM_REFILL_THREAD=0
+ * steady heap of a MiB or two or one that never grows past one slab per class never starts a
+ * thread: the daemon's fixed cost (its pool slabs, pre-faulted whole, and its thread) was 20-35%
+ * of such a program's RSS (a 3 MiB random-replacement heap: 3.8 vs 3.1 MiB after 4 growth claims),
+ * and it had nothing to do once the heap stopped growing. A growing heap pays its first MiB of
+ * page faults itself: each growth slab the thread claims before the daemon runs is about 13 slow
+ * mallocs, and with 32 (2 MiB) that was most of the growing heap's slow mallocs (1090 refills
+ * over 4 us in 3 s, 680 with 16). With 8, 420, but the daemon then started in programs whose heap
+ * stops at 1-2 MiB (workloads lifetimes, random with 1 thread: +0.4 MiB, 12% of its RSS, for no
+ * gain: docs/design.md). HAKMEM_REFILL_THREAD=0
  * never starts it, unless the worker has work of its own (background_want: the live statistics),
  * which starts it on the first growth instead (a fork child, which has no worker). */
 #ifndef HAK_BACKGROUND_H
 #define HAK_BACKGROUND_H
 #include "platform/event.h"
 
-#define BACKGROUND_START_AFTER 32
+#define BACKGROUND_START_AFTER 16
 
 /* The daemon sleeps on this; the core signals it (one fence and one load while it is awake). */
 extern hak_event_t hak_background_event HAK_INTERNAL;
@@ -49,19 +53,23 @@ void background_note_purge_pending(void) HAK_INTERNAL;
 /* Something was released since the last purge (the daemon's timer looks at it). */
 extern _Atomic int hak_purge_pending HAK_INTERNAL;
 HAK_INLINE void background_wake(void) { event_signal(&hak_background_event); }
-/* Pre-faulting slabs a thread claimed itself. With the daemon running, a thread that found no ring
+/* Pre-faulting slabs a thread claimed itself. With the daemon running, a thread that found no pool
  * slab ready claims a cold one (never touched, or purged) and carves it a page per refill: a page
- * fault (3-16 us on this VM, run to run) in every 16th-or-so malloc of the class, the whole tail of a growing heap's
- * malloc latency (docs/counters.md, latency histograms). So the thread posts the slab's address
- * and the daemon populates its pages ahead of the carving (os_populate: MADV_POPULATE_WRITE, no
- * write; then, while a CPU is idle, a read of each page under RCU if the SuperSlab is still
- * registered: superslab_touch_if_mapped). Only an address crosses, never a pointer the daemon
- * follows: a slab released, even unmapped, before the daemon gets to it costs an error return or
- * pages resident until the next purge, nothing worse. A full mailbox drops the post (the thread then faults as before). Only
- * while the daemon runs. True: posted; the caller wakes the daemon. */
+ * fault (3-16 us on this VM, run to run) in every 16th-or-so malloc of the class, the whole tail of
+ * a growing heap's malloc latency (docs/counters.md, latency histograms). So the thread posts the
+ * range its carving will reach next (a growth slab whole, a class's first slab a chunk ahead:
+ * slab_blocks.c) and the daemon populates it (os_populate: MADV_POPULATE_WRITE, no write; then,
+ * while a CPU is idle, a read of each page under RCU if the SuperSlab is still registered:
+ * superslab_touch_if_mapped), ahead of the carving. Only a range crosses, never a pointer the
+ * daemon follows: a slab released, even unmapped, before the daemon gets to it costs an error
+ * return or pages resident until the next purge, nothing worse. A full mailbox drops the post (the
+ * thread then populates as before). Only while the daemon runs. The range is in whole
+ * BACKGROUND_PREFAULT_UNITs, fewer than BACKGROUND_PREFAULT_UNIT of them. True: posted; the caller
+ * wakes the daemon. */
 #define BACKGROUND_PREFAULT_SLOTS 32
-bool background_post_prefault(void *base) HAK_INTERNAL;
-/* The daemon: up to max posted addresses, each taken once. */
-unsigned background_take_prefaults(void **out, unsigned max) HAK_INTERNAL;
+#define BACKGROUND_PREFAULT_UNIT 4096u
+bool background_post_prefault(void *from, size_t bytes) HAK_INTERNAL;
+/* The daemon: up to max posted ranges, each taken once. */
+unsigned background_take_prefaults(void **from, size_t *bytes, unsigned max) HAK_INTERNAL;
 void background_atfork_child(void) HAK_INTERNAL;
 #endif

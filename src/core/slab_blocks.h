@@ -33,10 +33,11 @@ HAK_INLINE void *chain_split(void *head, uint32_t n) {
  * walk, if it holds at most `all`), else from the remote list (collected), else carved. 0: nothing
  * left in this slab. */
 uint32_t slab_take(slab_meta_t *s, uint32_t n, uint32_t all, void **out) HAK_INTERNAL;
-/* A cold slab of a growing class that its owner will carve: populate its first chunk now, since
- * every page will be used (carving populates the later chunks ahead of itself; a class's first
- * slab faults its first chunk page by page instead: slab_blocks.c). */
-void slab_populate_start(slab_meta_t *s) HAK_INTERNAL;
+/* A cold slab of a growing class that its owner will carve: every page will be used, so the
+ * daemon, if it runs, populates it whole ahead of the carving (true: posted, the caller wakes the
+ * daemon); else the owner populates its first chunk now, and carving the later chunks ahead of
+ * itself (a class's first slab faults its first chunk page by page instead: slab_blocks.c). */
+bool slab_populate_start(slab_meta_t *s) HAK_INTERNAL;
 /* Move the remote list into the free list. */
 void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
 /* Every carved block is free (local or remote)? Then the slab can be released. */

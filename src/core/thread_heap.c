@@ -121,20 +121,6 @@ static bool class_grows(heap_class_t *h) {
     return grows;
 }
 
-/* A growth slab the thread claimed itself: the daemon pre-faults it if it runs (the thread carves
- * meanwhile, and faults what it outruns), else the thread populates it ahead of its carving, a
- * chunk at a time from the first (slab_blocks.c): one madvise per 16 KiB instead of a fault per
- * page (growing heap: malloc p99.99 about halved, most of it from these slabs before the daemon
- * starts). True: posted to the daemon, which the caller wakes. */
-static bool populate_growth_slab(slab_meta_t *s) {
-    if (!background_post_prefault(slab_base(ss_of(s), s->index))) {
-        slab_populate_start(s);
-        return false;
-    }
-    s->cold = false;   /* the daemon's job: carving populates nothing ahead */
-    return true;
-}
-
 static slab_meta_t *take_new_slab(unsigned cls) {
     heap_class_t *h = &heap[cls];
     bool grows = class_grows(h);
@@ -162,7 +148,7 @@ static slab_meta_t *take_new_slab(unsigned cls) {
          * is pre-faulted from its first page: a class's first slabs may stay mostly unused, so
          * their carving populates ahead only past their first 16 KiB (slab_blocks.c). */
         bool growth = grows && s->cold;
-        bool posted = growth && !class_is_medium(cls) && populate_growth_slab(s);
+        bool posted = growth && !class_is_medium(cls) && slab_populate_start(s);
         if (!central_note_sync_claim(cls, growth) && posted) background_wake();
     }
     slab_set_tag(s, slab_tag_make(owner_bits, cls));

@@ -76,6 +76,8 @@ void os_prefault(void *p, size_t size) {
     for (size_t off = 0; off < size; off += pg) ((volatile char *)p)[off] = 0;
 }
 
+size_t os_page_size(void) { return (size_t)getpagesize(); }
+
 void os_touch_pages(const void *p, size_t size) {
     size_t pg = (size_t)getpagesize();
     for (const char *b = p, *end = b + size; b < end; b += pg) {

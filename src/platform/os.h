@@ -18,6 +18,7 @@ bool  os_populate(void *p, size_t size) HAK_INTERNAL;
  * machine instruction, not a C access: the page may be written by a thread carving it meanwhile,
  * and the value is thrown away. The range must be mapped. */
 void  os_touch_pages(const void *p, size_t size) HAK_INTERNAL;
+size_t os_page_size(void) HAK_INTERNAL;
 uint64_t os_now_ms(void) HAK_INTERNAL;                         /* monotonic */
 uint64_t os_now_ns(void) HAK_INTERNAL;                         /* monotonic */
 uint64_t os_process_cpu_ns(void) HAK_INTERNAL;                 /* CPU time of every thread */

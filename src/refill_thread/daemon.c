@@ -78,13 +78,19 @@ static bool cpu_to_spare(void) {
 
 static uint32_t fill_pool(bool touch) { return central_pool_wanted() ? central_daemon_fill(touch) : 0; }
 
-/* Slabs threads claimed themselves: populate them before the threads carve into them
- * (background.h). */
+/* Slabs threads claimed themselves: populate the ranges they posted before their carving gets
+ * there (background.h). A range is in 4 KiB units: on a machine with larger pages it is
+ * widened to whole pages (populating a page the carving has reached already is harmless). */
 static void prefault_posted(bool touch) {
-    void *base[BACKGROUND_PREFAULT_SLOTS];
-    unsigned n = background_take_prefaults(base, BACKGROUND_PREFAULT_SLOTS);
-    for (unsigned i = 0; i < n; i++)
-        if (os_populate(base[i], HAK_SLAB_SIZE) && touch) superslab_touch_if_mapped(base[i], HAK_SLAB_SIZE);
+    void *from[BACKGROUND_PREFAULT_SLOTS];
+    size_t bytes[BACKGROUND_PREFAULT_SLOTS];
+    unsigned n = background_take_prefaults(from, bytes, BACKGROUND_PREFAULT_SLOTS);
+    uintptr_t page = (uintptr_t)os_page_size();
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t start = (uintptr_t)from[i] & ~(page - 1);
+        uintptr_t end = ((uintptr_t)from[i] + bytes[i] + page - 1) & ~(page - 1);
+        if (os_populate((void *)start, end - start) && touch) superslab_touch_if_mapped((void *)start, end - start);
+    }
 }
 
 /* A pool not wanted (warm free slabs exist) is no work: the daemon never spins on it. */
