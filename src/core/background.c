@@ -19,13 +19,15 @@ void background_set_running(bool running) {
     atomic_store_explicit(&hak_background_running, running, memory_order_relaxed);
 }
 
-void background_note_growth(void) {
+void background_note_growth(uint32_t own) {
     if (!starter || atomic_load_explicit(&started, memory_order_relaxed)) return;
     if (!atomic_load_explicit(&wanted, memory_order_relaxed)) {
         if (!hak_opt->refill_thread) return;
-        if (atomic_fetch_add_explicit(&growth_seen, 1, memory_order_relaxed) + 1 < BACKGROUND_START_AFTER) return;
+        uint32_t seen = own ? own : atomic_fetch_add_explicit(&growth_seen, 1, memory_order_relaxed) + 1;
+        if (seen < BACKGROUND_START_AFTER) return;
     }
-    /* Could not start (no memory, thread limit): stay synchronous, count again from zero. */
+    /* Could not start (no memory, thread limit): stay synchronous, count again from zero (a
+     * thread's own count goes on: its next growth claim tries again). */
     if (starter()) atomic_store_explicit(&started, 1, memory_order_relaxed);
     else atomic_store_explicit(&growth_seen, 0, memory_order_relaxed);
 }

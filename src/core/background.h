@@ -5,18 +5,21 @@
  * itself: the daemon registers a starter (background_register, from start-up in api/init.c),
  * which the core calls once growth says a thread will pay for itself.
  *
- * Start rule: after BACKGROUND_START_AFTER growth claims (a thread claiming a slab beyond its
- * first of a class, i.e. the heap keeps growing: 16 x 64 KiB = 1 MiB) or a large free (a
- * large-only program gets its mapping cache purged too). A short-lived command, a program with a
- * steady heap of a MiB or two or one that never grows past one slab per class never starts a
- * thread: the daemon's fixed cost (its pool slabs, pre-faulted whole, and its thread) was 20-35%
- * of such a program's RSS (a 3 MiB random-replacement heap: 3.8 vs 3.1 MiB after 4 growth claims),
- * and it had nothing to do once the heap stopped growing. A growing heap pays its first MiB of
- * page faults itself: each growth slab the thread claims before the daemon runs is about 13 slow
- * mallocs, and with 32 (2 MiB) that was most of the growing heap's slow mallocs (1090 refills
- * over 4 us in 3 s, 680 with 16). With 8, 420, but the daemon then started in programs whose heap
- * stops at 1-2 MiB (workloads lifetimes, random with 1 thread: +0.4 MiB, 12% of its RSS, for no
- * gain: docs/design.md). HAKMEM_REFILL_THREAD=0
+ * Start rule: once one thread has made BACKGROUND_START_AFTER growth claims (claimed a slab of a
+ * class beyond its second, while it has a full one: its heap keeps growing, by 16 x 64 KiB = 1 MiB)
+ * or after as many large frees (a large-only program gets its mapping cache purged too). A
+ * short-lived command, a program whose threads each keep a steady heap of a MiB or two, or one
+ * that never grows past one slab per class never starts a thread: the daemon's fixed cost (its
+ * pool slabs, pre-faulted whole, and its thread) was 20-35% of such a program's RSS (a 3 MiB
+ * random-replacement heap: 3.8 vs 3.1 MiB after 4 growth claims), and it had nothing to do once
+ * the heap stopped growing. Counted per thread, not per process: a process of N threads with
+ * steady heaps makes N times the claims of one, and the daemon started by 16 claims in all gave
+ * 2 threads of random replacement (2 MiB each) +0.4 MiB of RSS (+9% over daemon off) for 4 pool
+ * slabs taken. A growing heap pays its first MiB of page faults itself: each growth slab a thread
+ * claims before the daemon runs is about 13 slow mallocs, and with 32 claims (2 MiB) that was most
+ * of the growing heap's slow mallocs (1090 refills over 4 us in 3 s, 680 with 16). With 8, 420,
+ * but the daemon then started in programs whose heap stops at 1-2 MiB (workloads lifetimes, random
+ * with 1 thread: +0.4 MiB, 12% of its RSS, for no gain: docs/design.md). HAKMEM_REFILL_THREAD=0
  * never starts it, unless the worker has work of its own (background_want: the live statistics),
  * which starts it on the first growth instead (a fork child, which has no worker). */
 #ifndef HAK_BACKGROUND_H
@@ -40,9 +43,10 @@ extern _Atomic int hak_background_running HAK_INTERNAL;
 HAK_INLINE bool background_running(void) {
     return atomic_load_explicit(&hak_background_running, memory_order_relaxed);
 }
-/* The heap grew (a growth claim or a large free): counts toward the start rule. From slow paths
- * with no lock held only (starting a thread allocates). */
-void background_note_growth(void) HAK_INTERNAL;
+/* The heap grew: a thread's growth claim (own: the thread's growth claims so far) or a large free
+ * (own 0: counted process-wide). Applies the start rule. From slow paths with no lock held only
+ * (starting a thread allocates). */
+void background_note_growth(uint32_t own) HAK_INTERNAL;
 /* The worker has work of its own besides the core's (the live statistics stream): once it is
  * gone (fork child), the first growth starts it again, even with HAKMEM_REFILL_THREAD=0. Whether
  * the core may count on it (background_running) stays the starter's to say. */

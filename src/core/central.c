@@ -210,12 +210,12 @@ static uint32_t depth_for_heap(void) {
  * claim of a purge interval left slowly growing classes flapping between engaged and not, and
  * their threads faulting fresh slabs themselves: growing-heap malloc p99.99 16-21 us instead of
  * about 1 us.) */
-bool central_note_sync_claim(unsigned cls, bool growth) {
+bool central_note_sync_claim(unsigned cls, bool growth, uint32_t thread_growth) {
     atomic_fetch_add_explicit(&central[cls].refills_sync, 1, memory_order_relaxed);
     HAK_COUNT(slab_claimed_sync);
     if (!growth || !class_uses_pool(cls)) return false;
     if (!background_running()) {
-        background_note_growth();
+        background_note_growth(thread_growth);
         return false;
     }
     uint32_t d = atomic_load_explicit(&pool.depth, memory_order_relaxed);

@@ -18,9 +18,10 @@ void *central_alloc_one(unsigned cls) HAK_INTERNAL;
  * class cls; NULL if none is ready or the class is above 1 KiB. */
 slab_meta_t *central_fresh_slab(unsigned cls) HAK_INTERNAL;
 void central_prefetch_fresh(unsigned cls) HAK_INTERNAL;
-/* A thread had to claim a slab itself (growth: beyond its second of the class): statistics, and
- * what engages the daemon for the class. True: it woke the daemon. */
-bool  central_note_sync_claim(unsigned cls, bool growth) HAK_INTERNAL;
+/* A thread had to claim a slab itself (growth: beyond its second of the class; thread_growth: the
+ * thread's growth claims so far): statistics, what starts the daemon (background.h) and what
+ * engages its pool. True: it woke the daemon. */
+bool  central_note_sync_claim(unsigned cls, bool growth, uint32_t thread_growth) HAK_INTERNAL;
 /* Daemon side: top the pool up with fresh, pre-faulted slabs (with touch, every page also read
  * once: os_touch_pages). Returns the slabs added. */
 uint32_t central_daemon_fill(bool touch) HAK_INTERNAL;

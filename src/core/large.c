@@ -243,7 +243,7 @@ bool large_free(void *p) {
     }
     pthread_mutex_unlock(&large_lock);
     if (unmap) os_unmap(unmap, unmap_size);
-    if (e) background_note_growth();   /* a large-only program gets its cache purged too */
+    if (e) background_note_growth(0);   /* a large-only program gets its cache purged too */
     if (e) HAK_COUNTS_SETTLE();
     return e != NULL;
 }

@@ -58,6 +58,8 @@ static __thread size_t parked_bytes __attribute__((tls_model("initial-exec")));
  * event was a park (a take then starts a new run). */
 static __thread size_t unpark_run __attribute__((tls_model("initial-exec")));
 static __thread bool parked_last __attribute__((tls_model("initial-exec")));
+/* Growth claims this thread made: what starts the daemon (background.h). */
+static __thread uint32_t growth_claims __attribute__((tls_model("initial-exec")));
 
 static size_t park_budget(void) {
     size_t b = 2 * unpark_run;
@@ -149,7 +151,8 @@ static slab_meta_t *take_new_slab(unsigned cls) {
          * their carving populates ahead only past their first 16 KiB (slab_blocks.c). */
         bool growth = grows && s->cold;
         bool posted = growth && !class_is_medium(cls) && slab_populate_start(s);
-        if (!central_note_sync_claim(cls, growth) && posted) background_wake();
+        if (growth && growth_claims < UINT32_MAX) growth_claims++;
+        if (!central_note_sync_claim(cls, growth, growth_claims) && posted) background_wake();
     }
     slab_set_tag(s, slab_tag_make(owner_bits, cls));
     s->list = LIST_AVAIL;
