@@ -13,16 +13,16 @@
 
 _Atomic uint32_t hak_remote_epoch[HAK_REMOTE_EPOCHS];
 
-void slab_push_remote(slab_meta_t *s, void *p, uint32_t owner_bits) {
+void slab_push_remote_chain(slab_meta_t *s, void *head, void *tail, uint32_t n, uint32_t owner_bits) {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), desired;
     do {
-        block_set_next(p, (void *)(old & HAK_REMOTE_PTR_MASK));
-        desired = (uintptr_t)p + (old & ~HAK_REMOTE_PTR_MASK) + HAK_REMOTE_ONE;
+        block_set_next(tail, (void *)(old & HAK_REMOTE_PTR_MASK));
+        desired = (uintptr_t)head + (old & ~HAK_REMOTE_PTR_MASK) + (uintptr_t)n * HAK_REMOTE_ONE;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, desired, memory_order_release,
                                                     memory_order_relaxed));
     /* Relaxed: the epoch is a hint to look; the blocks themselves are published by the CAS. */
     if (!old) atomic_fetch_add_explicit(remote_epoch_of(owner_bits), 1, memory_order_relaxed);
-    HAK_COUNT(free_remote);
+    HAK_COUNT_N(free_remote, n);
 }
 
 void slab_collect_remote(slab_meta_t *s) {

@@ -44,9 +44,11 @@ void slab_collect_remote(slab_meta_t *s) HAK_INTERNAL;
 bool slab_is_unused(slab_meta_t *s) HAK_INTERNAL;
 /* An unused slab starts over as if fresh: both lists dropped, nothing carved. */
 void slab_reset_unused(slab_meta_t *s) HAK_INTERNAL;
-/* Any thread: a block of someone else's slab comes back (lock-free push). owner_bits: the
- * slab's owner as its tag named it, to tell that owner (hak_remote_epoch). */
-void slab_push_remote(slab_meta_t *s, void *p, uint32_t owner_bits) HAK_INTERNAL;
+/* Any thread: blocks of someone else's slab come back, a NULL-free chain head..tail of n blocks
+ * linked by the caller (tail's link is set here), in one lock-free push. owner_bits: the slab's
+ * owner as its tag named it, to tell that owner (hak_remote_epoch). The remote word counts blocks
+ * in 16 bits: n plus what is there never exceeds a slab's capacity (at most 4096 blocks). */
+void slab_push_remote_chain(slab_meta_t *s, void *head, void *tail, uint32_t n, uint32_t owner_bits) HAK_INTERNAL;
 /* Per owner id (modulo the table size): bumped each time a slab of that owner gets its first
  * remote block since its owner last collected, so the owner looks through its full slabs only
  * when one of them may have blocks again. Ids that share an entry only cost extra looks. */

@@ -6,6 +6,7 @@
 #include "core/tls_cache.h"
 #include "core/thread_heap.h"
 #include "core/central.h"
+#include "core/remote_cache.h"
 #include "core/options.h"
 #include "platform/os.h"
 #include "core/check_mode.h"
@@ -104,6 +105,7 @@ static void tls_flush_all(void) {
 static void thread_exit(void *arg) {
     (void)arg;
     tls_flush_all();
+    remote_cache_flush();
     hak_tls.owner_bits = 0;   /* no free of ours is local from here on: the slabs change hands */
     heap_thread_exit();
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) hak_tls.room[c] = 0;
@@ -215,9 +217,17 @@ void tls_free_remote(void *p, uint32_t tag) {
         HAK_COUNTS_SETTLE();
         return;
     }
-    free_check_boundary(p, tag & HAK_TAG_CLASS_MASK, "free");
+    unsigned cls = tag & HAK_TAG_CLASS_MASK;
+    free_check_boundary(p, cls, "free");
     block_set_free_key(p);
-    slab_push_remote(slab_of(p), p, tag & ~HAK_TAG_CLASS_MASK);
+    /* A thread that only frees registers here, so that its exit flushes what it keeps. */
+    if (HAK_LIKELY(tls_registered == TLS_REGISTERED)
+        || (tls_registered == TLS_NEW && atomic_load_explicit(&tls_ready, memory_order_acquire)
+            && thread_register())) {
+        remote_cache_put(slab_of(p), p, cls);
+    } else {
+        slab_push_remote_chain(slab_of(p), p, p, 1, tag & ~HAK_TAG_CLASS_MASK);
+    }
     HAK_COUNTS_SETTLE();
 }
 
@@ -260,5 +270,7 @@ void tls_push_suspect(unsigned cls, void *p) {
 }
 
 HAK_API void hak_thread_flush(void) {
-    if (tls_registered == TLS_REGISTERED) tls_flush_all();   /* registered: start-up is done */
+    if (tls_registered != TLS_REGISTERED) return;   /* registered: start-up is done */
+    tls_flush_all();
+    remote_cache_flush();
 }
