@@ -73,7 +73,8 @@ HAK_API int    hak_malloc_info(int options, FILE *fp);
 HAK_API int    hak_mallopt(int param, int value);
 
 /* ---- Control ------------------------------------------------------------------------------------ */
-/* Gives the calling thread's cached blocks back to the shared pool (also done at thread exit). */
+/* Gives the calling thread's cached blocks back to their slabs, and the blocks of other threads it
+ * freed and still holds to their owners (also done at thread exit). */
 HAK_API void hak_thread_flush(void);
 /* Returns free memory to the OS now, without waiting for the purge delay. */
 HAK_API void hak_trim(void);

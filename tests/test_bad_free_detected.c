@@ -92,6 +92,32 @@ static void df_remote_then_owner(void)
     api_free_fn(p);
 }
 
+/* The same while the other thread still runs: a default build keeps the block in that thread's
+ * remote cache (src/core/remote_cache.c) until it pushes the chain, so the owner's check does not
+ * find it; hardened builds push at once, the checking mode checks every free. */
+static pthread_barrier_t freed_and_looked;
+
+static void *free_and_wait(void *p)
+{
+    api_free_fn(p);
+    pthread_barrier_wait(&freed_and_looked);   /* freed */
+    pthread_barrier_wait(&freed_and_looked);   /* the owner's second free is over */
+    return NULL;
+}
+
+static void df_remote_live_then_owner(void)
+{
+    void *p = take(64);
+    pthread_t t;
+    pthread_barrier_init(&freed_and_looked, NULL, 2);
+    CHECK(pthread_create(&t, NULL, free_and_wait, p) == 0, "pthread_create");
+    pthread_barrier_wait(&freed_and_looked);
+    misuse_report(p);
+    api_free_fn(p);
+    pthread_barrier_wait(&freed_and_looked);
+    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+}
+
 /* First free by the owner, second on another thread: only the checking mode sees it. */
 static void df_owner_then_remote(void)
 {
@@ -207,6 +233,8 @@ static const bad_case_t cases[] = {
     { "double free with 200 frees between", df_200_between, ALL, "double free" },
     { "double free after the block went back to its slab", df_back_in_slab, ALL, "double free" },
     { "double free, first on another thread", df_remote_then_owner, ALL, "double free" },
+    { "double free, first on another thread still running", df_remote_live_then_owner, HARDENED_ONLY,
+      "double free" },
     { "double free, second on another thread", df_owner_then_remote, CHECK_ONLY, "double free" },
     { "double free, both on a thread not owning the block", df_remote_twice, CHECK_ONLY, "double free" },
     { "free of a 64 B block + 8", interior_8, ALL, "inside a block" },

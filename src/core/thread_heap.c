@@ -361,7 +361,10 @@ static void orphan_if_other(slab_meta_t *m, uint32_t tag) {
 /* The child has one thread, the forking one: every other id is free again, and every slab that a
  * thread of the parent owned becomes an orphan (its blocks may be live in the child). */
 void heap_atfork_child(void) {
-    pthread_mutex_init(&id_lock, NULL);
+    /* The forking thread took the lock in heap_atfork_prepare and is the child's thread: unlock,
+     * not re-initialise (ThreadSanitizer keeps a re-initialised mutex locked, and reported the
+     * first thread the child starts as a double lock). */
+    pthread_mutex_unlock(&id_lock);
     memset(id_used, 0, id_words_seen * sizeof id_used[0]);
     id_used[0] |= 1;
     uint32_t mine = owner_bits >> 8;

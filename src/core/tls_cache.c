@@ -220,10 +220,13 @@ void tls_free_remote(void *p, uint32_t tag) {
     unsigned cls = tag & HAK_TAG_CLASS_MASK;
     free_check_boundary(p, cls, "free");
     block_set_free_key(p);
-    /* A thread that only frees registers here, so that its exit flushes what it keeps. */
-    if (HAK_LIKELY(tls_registered == TLS_REGISTERED)
-        || (tls_registered == TLS_NEW && atomic_load_explicit(&tls_ready, memory_order_acquire)
-            && thread_register())) {
+    /* Kept in the remote cache, which a thread that only frees joins by registering here, so that
+     * its exit flushes what it keeps. Not in hardened builds: the owner's double-free check looks
+     * for the block on the slab's remote list, and a kept block is not there yet. */
+    if (!HAKMEM_HARDENED
+        && (HAK_LIKELY(tls_registered == TLS_REGISTERED)
+            || (tls_registered == TLS_NEW && atomic_load_explicit(&tls_ready, memory_order_acquire)
+                && thread_register()))) {
         remote_cache_put(slab_of(p), p, cls);
     } else {
         slab_push_remote_chain(slab_of(p), p, p, 1, tag & ~HAK_TAG_CLASS_MASK);
