@@ -133,7 +133,10 @@ slab_meta_t *central_adopt(unsigned cls) {
             c->orphans = s->next;
         }
     }
-    if (found) c->adopted = 1;
+    if (found) {
+        c->adopted = 1;
+        found->adopted = true;
+    }
     pthread_mutex_unlock(&c->lock);
     if (found) HAK_COUNT(slab_adopted);
     return found;

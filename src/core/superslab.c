@@ -97,6 +97,7 @@ static slab_meta_t *claim_slab(bool whole) {
     uint64_t purged = atomic_fetch_and_explicit(&ss->purged_mask, ~taken, memory_order_relaxed);
     slab_meta_t *m = &ss->slabs[idx];
     m->cold = (purged & taken) != 0;
+    m->adopted = false;
     m->cls = 0;   /* a slab class (not medium) until formatted: what slab_unclaim expects */
     HAK_COUNT(slab_claimed);
     return m;

@@ -46,6 +46,10 @@ typedef struct slab_meta {
      * about to be (pool fill, a posted or self-made pre-fault, a carve that populated the last
      * chunk, a parked slab): while it is set, carving populates ahead (slab_blocks.c). */
     bool      cold;
+    /* Set when a thread adopts the slab from the orphans (central_adopt), cleared by slab_claim:
+     * carving an adopted cold slab populates ahead on the thread, as without the daemon, and
+     * never posts to it (slab_blocks.c). */
+    bool      adopted;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
     /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release), the

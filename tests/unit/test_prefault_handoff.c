@@ -12,10 +12,13 @@
  *    enters the second chunk posts the rest of that chunk, from the end of the carve; the next
  *    carves inside the chunk post nothing; entering the third chunk posts its rest likewise.
  * 4. A growth slab (slab_populate_start): posted whole, and its carving posts nothing more.
- * 5. Daemon not running: the same carving posts nothing. */
+ * 5. Daemon not running: the same carving posts nothing.
+ * 6. A cold slab adopted from the orphans: its carving posts nothing while the daemon runs (the
+ *    thread populates ahead itself, as without the daemon). */
 #include <stdio.h>
 
 #include "core/background.h"
+#include "core/central.h"
 #include "core/size_class.h"
 #include "core/slab_blocks.h"
 #include "core/superslab.h"
@@ -68,7 +71,8 @@ static unsigned carve_once(slab_meta_t *s, void **from, size_t *bytes) {
     return n;
 }
 
-static void first_slab_posts_each_chunk(slab_meta_t *s, bool running) {
+/* posts: whether carving should post (the daemon runs and the slab was not adopted). */
+static void first_slab_posts_each_chunk(slab_meta_t *s, bool running, bool posts_expected) {
     background_set_running(running);
     char *base = slab_base(ss_of(s), s->index);
     size_t end = (size_t)s->capacity * s->block_size;
@@ -80,9 +84,9 @@ static void first_slab_posts_each_chunk(slab_meta_t *s, bool running) {
         unsigned n = carve_once(s, &from, &bytes);
         size_t after = (size_t)s->carved * s->block_size;
         bool enters = after > CHUNK && (before + CHUNK - 1) / CHUNK < (after + CHUNK - 1) / CHUNK;
-        if (!running || !enters) {
+        if (!posts_expected || !enters) {
             EXPECT(n == 0, "carve [%zu, %zu) posted %u ranges (daemon %s)", before, after, n,
-                   running ? "running, no new chunk" : "not running");
+                   !running ? "not running" : s->adopted ? "running, adopted slab" : "running, no new chunk");
             continue;
         }
         size_t chunk_end = (after + CHUNK - 1) / CHUNK * CHUNK;
@@ -100,7 +104,7 @@ static void first_slab_posts_each_chunk(slab_meta_t *s, bool running) {
                "carve [%zu, %zu) posted [%zd, +%zu), expected [%zu, +%zu)", before, after,
                (char *)from - base, bytes, want_from, want_to - want_from);
     }
-    if (running) EXPECT(posts >= 2, "a 64 KiB slab of %u B blocks made %u posts", s->block_size, posts);
+    if (posts_expected) EXPECT(posts >= 2, "a 64 KiB slab of %u B blocks made %u posts", s->block_size, posts);
 }
 
 static void growth_slab_posted_whole(slab_meta_t *s) {
@@ -126,16 +130,22 @@ int main(void) {
     EXPECT(hak_class_size[cls] == 1024, "no 1 KiB class (class %u is %u B)", cls, hak_class_size[cls]);
     /* Four slabs claimed before any is released: each is cold (a released slab would come back
      * warm). The first gives addresses for the mailbox test only and is never touched. */
-    slab_meta_t *s[4];
-    for (int i = 0; i < 4; i++) {
+    slab_meta_t *s[5];
+    for (int i = 0; i < 5; i++) {
         s[i] = slab_claim(cls);
         EXPECT(s[i] != NULL && s[i]->cold, "slab_claim %d gave no cold slab", i);
         if (!s[i]) return 1;
     }
     mailbox_round_trip(slab_base(ss_of(s[0]), s[0]->index));
-    first_slab_posts_each_chunk(s[1], true);
+    first_slab_posts_each_chunk(s[1], true, true);
     growth_slab_posted_whole(s[2]);
-    first_slab_posts_each_chunk(s[3], false);
+    first_slab_posts_each_chunk(s[3], false, false);
+    /* 6. An adopted cold slab (an exited thread's) populates ahead on the thread, as without the
+     *    daemon: its carving posts nothing while the daemon runs. */
+    central_orphan(s[4]);
+    slab_meta_t *adopted = central_adopt(cls);
+    EXPECT(adopted == s[4] && s[4]->adopted && s[4]->cold, "central_adopt did not give back the cold orphan marked adopted");
+    if (adopted == s[4]) first_slab_posts_each_chunk(s[4], true, false);
     /* The untouched one goes back; the others stay claimed: their carved blocks were never
      * given back, and a slab is released only with every block free (debug builds assert it). */
     slab_release(s[0]);
