@@ -10,7 +10,7 @@
  * blocks; the links are written in the freeing thread's own cache.
  *
  * What it costs: a block reaches its owner later, so the owner may take a fresh slab where it would
- * have reused that block; the blocks kept are bounded per thread (REMOTE_SLOTS chains of at most
+ * have reused that block; the blocks kept are bounded per thread (REMOTE_SLOTS chains of about
  * REMOTE_CHAIN_BYTES, about 128 KiB). A kept block is in use as far as its slab knows, so the
  * slab cannot be released or its SuperSlab retired meanwhile: the metadata it points into stays
  * valid. A block of 4 KiB or more is sent at once (a chain of one is the old push).
@@ -40,7 +40,7 @@ static remote_chain_t *chain_of(slab_meta_t *s) {
     return &remote_chains[((a >> 7) ^ (a >> 21)) & (REMOTE_SLOTS - 1)];
 }
 
-/* The slab's owner as its tag names it now, for the owner's epoch (a hint: see slab_push_remote). */
+/* The slab's owner as its tag names it now, for the owner's epoch (a hint: see slab_push_remote_chain). */
 static void chain_send(remote_chain_t *c) {
     uint32_t owner_bits = slab_tag_of(c->head) & ~HAK_TAG_CLASS_MASK;
     slab_push_remote_chain(c->slab, c->head, c->tail, c->n, owner_bits);
