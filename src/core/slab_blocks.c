@@ -107,9 +107,9 @@ static size_t chunk_round_up(size_t off) { return (off + POPULATE_CHUNK - 1) & ~
 /* The owner populates pages of its own slab ahead of its carving, and reads each of them at once:
  * on this VM a populated page still costs 4.5-6 us at its first access (the hypervisor's side of
  * the fault), so without the read every page of the chunk was one more slow malloc when the
- * carving reached it; with it the chunk costs one malloc about 28 us. Growing heap, 1 thread, 3
- * runs: refills over 4 us 614-644 -> 381-398, malloc p99.99 3.8-5.6 -> 0.8-1.2 us, throughput
- * -0.7% (docs/design.md). The slab is the caller's and mapped. */
+ * carving reached it; with it the chunk costs one malloc about 28 us. Growing heap, 1 thread, 4
+ * runs: refills over 4 us 600-653 -> 392-407, malloc p99.99 4.2-5.1 -> 0.9-1.3 us, throughput
+ * level (docs/design.md, eighth session). The slab is the caller's and mapped. */
 static void populate_here(void *p, size_t size) {
     os_prefault(p, size);
     os_touch_pages(p, size);
@@ -141,9 +141,10 @@ bool slab_populate_start(slab_meta_t *s) {
  * daemon populates (and reads, CPU permitting) the rest of that chunk from `to` on, while the
  * carving uses the page it writes now (which faults here: one slow malloc either way); without
  * it, the owner populates and reads the chunk (populate_here): one slow malloc per chunk either
- * way, and none at the first touch of its other pages once the daemon or the owner read them. Handing the daemon the chunk after it as well made a few fewer slow mallocs but kept a
- * chunk more resident per class (workloads random, 4 threads: +0.5-0.9 MiB), and handing it the
- * whole rest of the slab +1 MiB (docs/design.md). */
+ * way, and none at the first touch of its other pages once the daemon or the owner read them.
+ * Handing the daemon the chunk after it as well made a few fewer slow mallocs but kept a chunk
+ * more resident per class (workloads random, 4 threads: +0.5-0.9 MiB), and handing it the whole
+ * rest of the slab +1 MiB (docs/design.md). */
 static void populate_ahead(slab_meta_t *s, uint32_t got) {
     size_t from = (size_t)s->carved * s->block_size, to = from + (size_t)got * s->block_size;
     size_t end = (size_t)s->capacity * s->block_size;
