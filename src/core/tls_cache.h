@@ -23,7 +23,7 @@ typedef struct tls_adapt {
     /* Slow paths only: the list's cap, which adapts (tls_cache.c), how many times the list ran
      * empty since it last overflowed, overflows in a row without a refill, and whether the last
      * overflow grew the cap with no refill since (the same burst of frees). */
-    uint8_t  cap_batches;
+    uint16_t cap_batches;
     uint8_t  underflowed;
     uint8_t  calm;
     uint8_t  growing;
