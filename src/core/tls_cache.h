@@ -2,8 +2,8 @@
  * cap. These inline functions are the whole malloc/free fast path; everything else is behind the
  * cold functions declared at the bottom.
  *
- * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load and two
- * stores; a free is a registry byte test, the slab's tag (class and owner) compared with the
+ * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load, a prefetch
+ * of the next block and two stores; a free is a registry byte test, the slab's tag (class and owner) compared with the
  * thread's owner id, and a push with a room check. The double-free key (free_list_guard.h) adds a
  * store on malloc, a compare and a store on free.
  * No lock, no atomic read-modify-write, no system call. */
@@ -53,7 +53,13 @@ void  tls_cache_init(void) HAK_INTERNAL;
 HAK_INLINE void *tls_list_pop(unsigned cls) {
     void *p = hak_tls.head[cls];
     if (HAK_LIKELY(p != NULL)) {
-        hak_tls.head[cls] = link_decode_class(p, block_word(p, 0), cls);   /* block_next, class known */
+        void *next = link_decode_class(p, block_word(p, 0), cls);   /* block_next, class known */
+        /* The next malloc's load of next's link misses when the list is cold (a storm of frees
+         * kept, or blocks other threads gave back): start it now, for writing (that malloc
+         * clears its key). One instruction; storm 1 and 2 threads +12%, server 2 threads +5%, the
+         * rest level (5 runs each, ninth session); prefetching NULL at the list's end is harmless. */
+        __builtin_prefetch(next, 1);
+        hak_tls.head[cls] = next;
         block_clear_free_key(p);
         hak_tls.room[cls]++;
         HAK_COUNT(malloc_tls_hit);
