@@ -3,9 +3,9 @@
  * cold functions declared at the bottom.
  *
  * Cost (x86-64, gcc -O2): a malloc hit is a table load, a TLS load, a next-pointer load, a prefetch
- * of the next block and two stores; a free is a registry byte test, the slab's tag (class and owner) compared with the
- * thread's owner id, and a push with a room check. The double-free key (free_list_guard.h) adds a
- * store on malloc, a compare and a store on free.
+ * of the next block and two stores; a free is a registry byte test, the slab's tag (class and
+ * owner) compared with the thread's owner id, and a push with a room check. The double-free key
+ * (free_list_guard.h) adds a store on malloc, a compare and a store on free.
  * No lock, no atomic read-modify-write, no system call. */
 #ifndef HAK_TLS_CACHE_H
 #define HAK_TLS_CACHE_H
