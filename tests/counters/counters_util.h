@@ -4,6 +4,8 @@
  *   snap_t a; snap(&a);             take a snapshot (hak_stats_get: sums live and exited threads)
  *   DELTA(a, b, malloc_tls_hit)     b's counter minus a's, looked up by its documented name, so
  *                                   the tests do not depend on the order of hak_stats_t.counters[]
+ *   refill_blocks(&a, &b)           blocks refills brought into the lists (slab free lists,
+ *                                   carving, remote lists)
  *   EXPECT_EQ(a, b, name, value)    CHECK that the delta is exactly value, with both in the message
  *
  * Everything is static; include it once per test, after check.h. */
@@ -47,6 +49,12 @@ static inline int64_t counter_delta(const snap_t *a, const snap_t *b, const char
 }
 
 #define DELTA(a, b, name) counter_delta(&(a), &(b), #name)
+/* Blocks that refills brought into the thread's lists between a and b, from wherever they came. */
+static inline int64_t refill_blocks(const snap_t *a, const snap_t *b)
+{
+    return DELTA(*a, *b, refill_from_slab_free) + DELTA(*a, *b, refill_carved) + DELTA(*a, *b, remote_collected);
+}
+
 /* Delta of an always-on field of hak_stats_t. */
 #define FIELD_DELTA(a, b, field) ((int64_t)((b).s.field - (a).s.field))
 

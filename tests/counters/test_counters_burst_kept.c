@@ -21,11 +21,6 @@
 #define THREAD_GROWTH_MAX (16 * (long)MiB)   /* tls_cache.c */
 #define FLOORS_SLACK     (long)MiB         /* caps' floors and a partial batch per list, generously */
 
-static int64_t refilled(const snap_t *a, const snap_t *b)
-{
-    return DELTA(*a, *b, refill_from_slab_free) + DELTA(*a, *b, refill_carved) + DELTA(*a, *b, remote_collected);
-}
-
 static void **alloc_burst(size_t size, long n)
 {
     void **v = hak_malloc((size_t)n * sizeof *v);
@@ -81,7 +76,7 @@ static void budget_bounds_what_is_kept(void)
         snap(&a);
         v[i] = alloc_burst(sizes[i], n);
         snap(&b);
-        long from_list = n - (long)refilled(&a, &b);   /* blocks left over on the list not counted */
+        long from_list = n - (long)refill_blocks(&a, &b);   /* blocks left over on the list not counted */
         kept += from_list > 0 ? from_list * (long)sizes[i] : 0;
     }
     for (int i = 0; i < NCLASSES; i++) free_burst(v[i], burst / (long)sizes[i]);

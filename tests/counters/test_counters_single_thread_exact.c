@@ -82,11 +82,6 @@ static long cap_max(const model_class_t *c)
     return max > cap_batches0 ? max : cap_batches0;
 }
 
-static int64_t refill_blocks(const snap_t *a, const snap_t *b)
-{
-    return DELTA(*a, *b, refill_from_slab_free) + DELTA(*a, *b, refill_carved) + DELTA(*a, *b, remote_collected);
-}
-
 /* One malloc, done and modelled. On a predicted miss the refill is observed (and, in a fresh
  * class, predicted). */
 static void *model_malloc(model_class_t *c, expect_t *e, size_t size)
