@@ -21,51 +21,31 @@
 #include "core/remote_cache.h"
 #include "core/size_class.h"
 
-#define REMOTE_SLOTS       32
 #define REMOTE_CHAIN_MAX   32
 #define REMOTE_CHAIN_BYTES 4096u
 
-typedef struct remote_chain {
-    slab_meta_t *slab;      /* NULL: the entry is free */
-    void        *head, *tail;
-    uint32_t     n, max;
-} remote_chain_t;
-
-static __thread remote_chain_t remote_chains[REMOTE_SLOTS] __attribute__((tls_model("initial-exec")));
-
-/* Slab metadata is 128-byte aligned and laid out by slab index; the SuperSlab's address bits are
- * mixed in so that slabs of the same index in different SuperSlabs do not share an entry. */
-static remote_chain_t *chain_of(slab_meta_t *s) {
-    uintptr_t a = (uintptr_t)s;
-    return &remote_chains[((a >> 7) ^ (a >> 21)) & (REMOTE_SLOTS - 1)];
-}
+__thread remote_chain_t hak_remote_chains[REMOTE_SLOTS] __attribute__((tls_model("initial-exec")));
 
 /* The slab's owner as its tag names it now, for the owner's epoch (a hint: see slab_push_remote_chain). */
-static void chain_send(remote_chain_t *c) {
+void remote_chain_send(remote_chain_t *c) {
     uint32_t owner_bits = slab_tag_of(c->head) & ~HAK_TAG_CLASS_MASK;
     slab_push_remote_chain(c->slab, c->head, c->tail, c->n, owner_bits);
     c->slab = NULL;
 }
 
-void remote_cache_put(slab_meta_t *s, void *p, unsigned cls) {
-    remote_chain_t *c = chain_of(s);
-    if (HAK_LIKELY(c->slab == s)) {
-        block_set_next(p, c->head);
-        c->head = p;
-        if (++c->n >= c->max) chain_send(c);
-        return;
-    }
-    /* A power of two no larger than the size: a shift, not a division. An orphan's remote list has
-     * no owner taking it concurrently, and the thread that adopts the slab wants those blocks at
-     * once: push them now (`workloads churn`, whose threads free what their exited predecessors
-     * left, lost 12% when they were kept). */
-    uint32_t owner_bits = slab_tag_of(p) & ~HAK_TAG_CLASS_MASK;
-    uint32_t max = REMOTE_CHAIN_BYTES >> (31 - __builtin_clz(hak_class_size[cls]));
+/* c holds another slab's chain, or none. An orphan's remote list has no owner taking it
+ * concurrently, and the thread that adopts the slab wants those blocks at once: push them now
+ * (`workloads churn`, whose threads free what their exited predecessors left, lost 12% when they
+ * were kept). The chain's length is a power of two no larger than the size: a shift, not a
+ * division. */
+void remote_chain_start(remote_chain_t *c, slab_meta_t *s, void *p, uint32_t tag) {
+    uint32_t owner_bits = tag & ~HAK_TAG_CLASS_MASK;
+    uint32_t max = REMOTE_CHAIN_BYTES >> (31 - __builtin_clz(hak_class_size[tag & HAK_TAG_CLASS_MASK]));
     if (max < 2 || owner_bits == HAK_TAG_NO_OWNER) {
         slab_push_remote_chain(s, p, p, 1, owner_bits);
         return;
     }
-    if (c->slab) chain_send(c);
+    if (c->slab) remote_chain_send(c);
     c->slab = s;
     c->head = c->tail = p;
     c->n = 1;
@@ -74,5 +54,5 @@ void remote_cache_put(slab_meta_t *s, void *p, unsigned cls) {
 
 void remote_cache_flush(void) {
     for (unsigned i = 0; i < REMOTE_SLOTS; i++)
-        if (remote_chains[i].slab) chain_send(&remote_chains[i]);
+        if (hak_remote_chains[i].slab) remote_chain_send(&hak_remote_chains[i]);
 }

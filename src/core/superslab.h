@@ -89,10 +89,11 @@ HAK_INLINE uint32_t slab_tag_of(const void *p) {
     return atomic_load_explicit((_Atomic uint32_t *)((char *)ss_of(p)->slab_tag + off), memory_order_relaxed);
 }
 HAK_INLINE unsigned block_class(const void *p) { return slab_tag_of(p) & HAK_TAG_CLASS_MASK; }
-HAK_INLINE slab_meta_t *slab_of(const void *p) {
-    unsigned i = slab_index_of(p);
-    return &ss_of(p)->slabs[class_is_medium(block_class(p)) ? 1 : i];
+/* The slab of p, whose class the caller read already from the tag (no second load of it). */
+HAK_INLINE slab_meta_t *slab_of_class(const void *p, unsigned cls) {
+    return &ss_of(p)->slabs[class_is_medium(cls) ? 1 : slab_index_of(p)];
 }
+HAK_INLINE slab_meta_t *slab_of(const void *p) { return slab_of_class(p, block_class(p)); }
 /* Set the tag of every 64 KiB slab the slab covers (all block slabs for a medium class). */
 void slab_set_tag(slab_meta_t *m, uint32_t tag) HAK_INTERNAL;
 HAK_INLINE superslab_t *ss_of_meta(slab_meta_t *m) { return ss_of(m); }
