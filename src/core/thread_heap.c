@@ -228,6 +228,14 @@ uint32_t heap_refill(unsigned cls, uint32_t room, void **out) {
     }
 }
 
+bool heap_adopt_orphan(slab_meta_t *s, unsigned cls) {
+    if (!owner_bits || !central_adopt_slab(s, cls)) return false;
+    slab_set_tag(s, slab_tag_make(owner_bits, cls));
+    s->list = LIST_AVAIL;
+    slab_list_add(&heap[cls].avail, s);
+    return true;
+}
+
 /* ---- Giving blocks back ------------------------------------------------------------------------- */
 
 static slab_meta_t **list_of(heap_class_t *h, slab_meta_t *s) {
@@ -335,14 +343,28 @@ void heap_thread_exit(void) {
     id_give_back(bits >> 8);
 }
 
+/* Every slab of the list whose blocks are all free, counting its remote list: giving blocks back
+ * releases a slab only when its own free list holds them all (a slab adopted at a free keeps the
+ * orphan's remote list until it next refills from it). */
+static void release_unused(heap_class_t *h, slab_meta_t **list) {
+    slab_meta_t *s = *list;
+    uint32_t n = 0;
+    if (s) {
+        do n++; while ((s = s->next) != *list);
+    }
+    for (; n; n--) {
+        slab_meta_t *next = s->next;
+        if (slab_is_unused(s)) release(h, s);
+        s = next;
+    }
+}
+
 void heap_trim(void) {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         heap_class_t *h = &heap[c];
         while (h->empty) release(h, h->empty);
-        slab_meta_t *s = h->avail;
-        if (s && s->next == s && slab_is_unused(s)) {
-            release(h, s);
-        }
+        release_unused(h, &h->full);
+        release_unused(h, &h->avail);
     }
 }
 
