@@ -372,4 +372,7 @@ void central_atfork_prepare(void) {
 void central_atfork_parent(void) {
     for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++) pthread_mutex_unlock(&central[cls].lock);
 }
-void central_atfork_child(void) { init_locks(); }
+/* The forking thread took the locks in central_atfork_prepare and is the child's only thread:
+ * unlock, not re-initialise (ThreadSanitizer keeps a re-initialised mutex locked, and reported a
+ * child's thread that orphans its slabs at exit as a double lock, as for the owner ids). */
+void central_atfork_child(void) { central_atfork_parent(); }

@@ -310,4 +310,4 @@ void large_stats(hak_stats_t *out) {
 
 void large_atfork_prepare(void) { pthread_mutex_lock(&large_lock); }
 void large_atfork_parent(void)  { pthread_mutex_unlock(&large_lock); }
-void large_atfork_child(void)   { pthread_mutex_init(&large_lock, NULL); }
+void large_atfork_child(void)   { pthread_mutex_unlock(&large_lock); }   /* as central_atfork_child */

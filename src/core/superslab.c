@@ -334,4 +334,4 @@ void superslab_visit_slabs_single_threaded(void (*visit)(slab_meta_t *m, uint32_
 
 void superslab_atfork_prepare(void) { pthread_mutex_lock(&ss_list_lock); }
 void superslab_atfork_parent(void)  { pthread_mutex_unlock(&ss_list_lock); }
-void superslab_atfork_child(void)   { pthread_mutex_init(&ss_list_lock, NULL); }
+void superslab_atfork_child(void)   { pthread_mutex_unlock(&ss_list_lock); }   /* as central_atfork_child */
