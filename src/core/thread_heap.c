@@ -228,6 +228,10 @@ uint32_t heap_refill(unsigned cls, uint32_t room, void **out) {
     }
 }
 
+/* The class lock orders the last owner's (or an orphan-path allocation's) writes to s's free list
+ * and counts before ours. Until the tag names us, other threads' frees of s's blocks still read
+ * "no owner": their adoption fails (the flag is clear) and they push onto s's remote list, which
+ * we collect; the epoch they bump is the orphans' (a hint: the full-slab scan looks anyway). */
 bool heap_adopt_orphan(slab_meta_t *s, unsigned cls) {
     if (!owner_bits || !central_adopt_slab(s, cls)) return false;
     slab_set_tag(s, slab_tag_make(owner_bits, cls));
