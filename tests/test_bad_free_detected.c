@@ -118,24 +118,6 @@ static void df_remote_live_then_owner(void)
     CHECK(pthread_join(t, NULL) == 0, "pthread_join");
 }
 
-/* A block of a thread that has exited (its slab is an orphan), freed twice by a registered thread:
- * the first free adopts the slab, so both frees are local and the second is seen. */
-static void *alloc_and_exit(void *out)
-{
-    *(void **)out = take(64);
-    return NULL;
-}
-
-static void df_orphan_twice(void)
-{
-    void *p = NULL;
-    api_free_fn(take(64));   /* this thread is registered */
-    run_thread(alloc_and_exit, &p);
-    api_free_fn(p);
-    misuse_report(p);
-    api_free_fn(p);
-}
-
 /* First free by the owner, second on another thread: only the checking mode sees it. */
 static void df_owner_then_remote(void)
 {
@@ -253,7 +235,6 @@ static const bad_case_t cases[] = {
     { "double free, first on another thread", df_remote_then_owner, ALL, "double free" },
     { "double free, first on another thread still running", df_remote_live_then_owner, HARDENED_ONLY,
       "double free" },
-    { "double free of an exited thread's block", df_orphan_twice, ALL, "double free" },
     { "double free, second on another thread", df_owner_then_remote, CHECK_ONLY, "double free" },
     { "double free, both on a thread not owning the block", df_remote_twice, CHECK_ONLY, "double free" },
     { "free of a 64 B block + 8", interior_8, ALL, "inside a block" },

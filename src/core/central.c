@@ -75,11 +75,6 @@ void central_orphan_list(unsigned cls, slab_meta_t *list, uint32_t n) {
     HAK_ASSERT(list != NULL && n >= 1);
     central_t *c = &central[cls];
     pthread_mutex_lock(&c->lock);
-    slab_meta_t *s = list;
-    do {
-        s->orphan = true;
-        s = s->next;
-    } while (s != list);
     slab_list_splice(&c->orphans, &list);
     atomic_fetch_add_explicit(&c->norphans, n, memory_order_relaxed);
     pthread_mutex_unlock(&c->lock);
@@ -93,7 +88,6 @@ void central_orphan(slab_meta_t *s) {
 }
 
 static void orphan_remove(central_t *c, slab_meta_t *s) {
-    s->orphan = false;
     slab_list_remove(&c->orphans, s);
     atomic_fetch_sub_explicit(&c->norphans, 1, memory_order_relaxed);
 }
@@ -146,20 +140,6 @@ slab_meta_t *central_adopt(unsigned cls) {
     pthread_mutex_unlock(&c->lock);
     if (found) HAK_COUNT(slab_adopted);
     return found;
-}
-
-bool central_adopt_slab(slab_meta_t *s, unsigned cls) {
-    central_t *c = &central[cls];
-    pthread_mutex_lock(&c->lock);
-    bool ours = s->orphan;
-    if (ours) {
-        orphan_remove(c, s);
-        c->adopted = 1;
-        s->adopted = true;
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (ours) HAK_COUNT(slab_adopted);
-    return ours;
 }
 
 void *central_alloc_one(unsigned cls) {
@@ -374,5 +354,5 @@ void central_atfork_parent(void) {
 }
 /* The forking thread took the locks in central_atfork_prepare and is the child's only thread:
  * unlock, not re-initialise (ThreadSanitizer keeps a re-initialised mutex locked, and reported a
- * child's thread that orphans its slabs at exit as a double lock, as for the owner ids). */
+ * forked child's thread that orphaned its slabs at exit as a double lock, as for the owner ids). */
 void central_atfork_child(void) { central_atfork_parent(); }

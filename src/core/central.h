@@ -7,10 +7,6 @@
 
 /* An orphan with blocks to give, now the caller's (tag not yet set), or NULL. */
 slab_meta_t *central_adopt(unsigned cls) HAK_INTERNAL;
-/* s, whose tag named no owner, out of the orphans and now the caller's (tag not yet set); false if
- * it is not an orphan any more (another thread adopted it first) or not one yet (its owner is
- * still handing its slabs over). */
-bool central_adopt_slab(slab_meta_t *s, unsigned cls) HAK_INTERNAL;
 /* A slab nobody owns any more (its owner exited): blocks still live elsewhere. */
 void  central_orphan(slab_meta_t *s) HAK_INTERNAL;
 /* An exiting thread's n slabs of class cls (a circular list, tags already "no owner"), in one

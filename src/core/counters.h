@@ -21,7 +21,7 @@
     X(slab_claimed,        "slabs claimed from SuperSlabs (by threads or the daemon)")           \
     X(slab_claimed_sync,   "slabs a thread claimed itself (no fresh slab was ready)")            \
     X(slab_from_ring,      "fresh slabs a thread took from the daemon's ring")                   \
-    X(slab_adopted,        "orphan slabs adopted by a thread (at a refill or at a free)")        \
+    X(slab_adopted,        "orphan slabs adopted by a thread")                                   \
     X(superslab_mapped,    "SuperSlabs mapped from the OS")                                      \
     X(free_tls_push,       "free pushed onto the thread's list (local free, ss_local)")          \
     X(free_remote,         "free of another thread's block, pushed on its slab's remote list")   \

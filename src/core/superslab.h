@@ -50,9 +50,6 @@ typedef struct slab_meta {
      * carving an adopted cold slab populates ahead on the thread, as without the daemon, and
      * never posts to it (slab_blocks.c). */
     bool      adopted;
-    /* On its class's orphan list: set and cleared under the class's orphan lock (central.c), so a
-     * thread that read an orphan's tag can check under that lock that the slab is still there. */
-    bool      orphan;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
     /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release), the

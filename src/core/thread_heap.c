@@ -228,29 +228,6 @@ uint32_t heap_refill(unsigned cls, uint32_t room, void **out) {
     }
 }
 
-/* The class lock orders the last owner's (or an orphan-path allocation's) writes to s's free list
- * and counts before ours. Until the tag names us, other threads' frees of s's blocks still read
- * "no owner": their adoption fails (the flag is clear) and they push onto s's remote list, which
- * we collect; the epoch they bump is the orphans' (a hint: the full-slab scan looks anyway). */
-bool heap_adopt_orphan(slab_meta_t *s, unsigned cls) {
-    /* Only into a class the thread allocates (it holds a slab of it): a thread that only frees,
-     * such as a main thread emptying what exited workers left, would keep every slab it adopted
-     * pinned by the blocks on its lists (cross_thread_free: RSS +35 MiB over 7 rounds even with the
-     * collect below); their frees go to the orphans' remote lists, which the drain gives back. */
-    heap_class_t *h = &heap[cls];
-    if (!owner_bits || (!h->avail && !h->full) || !central_adopt_slab(s, cls)) return false;
-    /* The orphan's remote list joins its free list now: giving blocks back counts only the free
-     * list, so a slab adopted with remote blocks was never found empty by a thread that frees and
-     * does not allocate the class (a main thread emptying what exited workers left kept every
-     * such slab: cross_thread_free's RSS grew 15-20 MiB a round). A walk of the remote chain when
-     * both lists hold blocks, once per adoption. */
-    slab_collect_remote(s);
-    slab_set_tag(s, slab_tag_make(owner_bits, cls));
-    s->list = LIST_AVAIL;
-    slab_list_add(&heap[cls].avail, s);
-    return true;
-}
-
 /* ---- Giving blocks back ------------------------------------------------------------------------- */
 
 static slab_meta_t **list_of(heap_class_t *h, slab_meta_t *s) {
@@ -359,8 +336,8 @@ void heap_thread_exit(void) {
 }
 
 /* Every slab of the list whose blocks are all free, counting its remote list: giving blocks back
- * releases a slab only when its own free list holds them all (a slab adopted at a free keeps the
- * orphan's remote list until it next refills from it). */
+ * releases a slab only when its own free list holds them all, and blocks other threads freed into
+ * it wait on its remote list until its owner refills the class. */
 static void release_unused(heap_class_t *h, slab_meta_t **list) {
     slab_meta_t *s = *list;
     uint32_t n = 0;

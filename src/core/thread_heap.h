@@ -8,10 +8,6 @@
  * (parked, orphan, the daemon's pool, or claimed) when they have none: hak_class_batch[cls] of
  * them, or a slab's whole free list if it holds at most `room`. 0: no memory. */
 uint32_t heap_refill(unsigned cls, uint32_t room, void **out) HAK_INTERNAL;
-/* s, an orphan of class cls (its tag named no owner), becomes the calling thread's own slab (its
- * remote list collected) if it is still an orphan and the thread holds a slab of that class;
- * false if not, or if the thread owns no slabs (not registered, exiting, checking mode). */
-bool heap_adopt_orphan(slab_meta_t *s, unsigned cls) HAK_INTERNAL;
 /* Give up to n blocks of the thread's own chain back to their slabs; returns the rest. */
 void *heap_give_back(unsigned cls, void *head, uint32_t n) HAK_INTERNAL;
 /* Thread start: take an owner id; returns the thread's owner bits for slab tags (0: no id left,

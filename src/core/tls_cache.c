@@ -250,17 +250,6 @@ void tls_free_remote(void *p, uint32_t tag) {
     unsigned cls = tag & HAK_TAG_CLASS_MASK;
     if (HAK_UNLIKELY(!block_at_boundary(p, cls))) hak_report_bad_free("free", p, HAK_MSG_INTERIOR);
     slab_meta_t *s = slab_of_class(p, cls);
-    /* A block of an exited thread's slab, of a class we allocate: the slab becomes ours and the
-     * free is local (the key checked as on the fast path). The thread that frees an orphan's
-     * blocks is the one most likely to want them again (a successor thread taking over its
-     * predecessor's data); pushed
-     * to the orphan's remote list, they waited until some thread adopted the slab at a refill,
-     * one compare-and-swap each and a collect later. */
-    if ((tag & ~HAK_TAG_CLASS_MASK) == HAK_TAG_NO_OWNER && hak_tls.owner_bits && heap_adopt_orphan(s, cls)) {
-        tls_list_push(cls, p);
-        HAK_COUNTS_SETTLE();
-        return;
-    }
     block_set_free_key(p);
     /* Kept in the remote cache, which a thread that only frees joins by registering here, so that
      * its exit flushes what it keeps. Not in hardened builds: the owner's double-free check looks

@@ -8,15 +8,12 @@
  * 2. central_adopt hands that orphan (it has blocks to give) to exactly one caller: the next
  *    adoption finds nothing. Given back (central_orphan), it is an orphan again.
  * 3. central_drain keeps an orphan while any of its blocks is live. Once the blocks come back (freed
- *    by a thread that owns no slab: the remote list) the drain collects them: the purge
+ *    by a thread that does not own the slab: the remote list) the drain collects them: the purge
  *    tick (idle_only) keeps the empty orphan once if the class adopted an orphan since the last tick
  *    (thread churn reuses it) and releases it at the next; hak_trim's drain releases it at once. The
  *    class's slab count falls back, and nothing is left to adopt.
  * 4. 64 orphaned slabs, 4 threads adopting at once until nothing is left: every slab adopted
- *    exactly once, none lost, none twice (TSan checks the hand-over under the class lock).
- * 5. The same with 4 threads adopting given slabs (central_adopt_slab, what a free of an orphan's
- *    block does) against one adopting at its refills: each slab goes to exactly one of them, and
- *    an adopted slab is not an orphan to central_adopt_slab any more. */
+ *    exactly once, none lost, none twice (TSan checks the hand-over under the class lock). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,19 +44,6 @@ static void *alloc_one(void)
     return p;
 }
 
-static void *free_first(void *p)
-{
-    hak_free(p); /* the thread's first call: it owns no slab, so the free is remote */
-    return NULL;
-}
-
-static void free_on_new_thread(void *p)
-{
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, free_first, p) == 0, "pthread_create");
-    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
-}
-
 static void alloc_one_and_adopt(void)
 {
     uint32_t slabs0 = class_slabs();
@@ -86,10 +70,8 @@ static void alloc_one_and_adopt(void)
     CHECK(slab_tag_of(p) == slab_tag_make(HAK_TAG_NO_OWNER, cls), "central_orphan left tag %#x", slab_tag_of(p));
     OK("central_adopt: the orphan goes to exactly one caller; central_orphan makes it an orphan again");
 
-    /* Freed by threads that own no slab (a registered thread would adopt the orphan, see
-     * test_remote_cache): both go to its remote list. */
-    free_on_new_thread(p);
-    free_on_new_thread(q);
+    hak_free(p); /* this thread does not own the slab: both go to its remote list */
+    hak_free(q);
     central_drain(true);
     CHECK(class_slabs() == slabs0 + 1, "the purge tick released an empty orphan of a class that adopted one "
           "since the last tick (the next thread's slab under thread churn)");
@@ -101,7 +83,7 @@ static void alloc_one_and_adopt(void)
     p = alloc_one();
     CHECK(p != NULL && class_slabs() == slabs0 + 1, "central_alloc_one after the drain");
     central_orphan(central_adopt(cls));
-    free_on_new_thread(p);
+    hak_free(p);
     central_drain(false);
     CHECK(class_slabs() == slabs0, "central_drain(false) (hak_trim) kept an empty orphan just adopted");
     OK("central_drain: keeps an orphan with live blocks; collects the remote frees; the purge tick keeps "
@@ -156,63 +138,6 @@ static void adopted_exactly_once(void)
     OK("%d orphans, %d threads adopting at once: every orphan adopted exactly once", ORPHANS, ADOPTERS);
 }
 
-/* 5: threads that free an orphan's block adopt that slab (central_adopt_slab) while others adopt at
- * their refills (central_adopt): each orphan goes to exactly one of them. */
-static slab_meta_t *racing[ORPHANS];
-static _Atomic int won[ORPHANS];
-
-static void *slab_adopter(void *arg)
-{
-    unsigned start = (unsigned)(uintptr_t)arg * 17;
-    pthread_barrier_wait(&go);
-    for (unsigned i = 0; i < ORPHANS; i++) {
-        unsigned k = (start + i) % ORPHANS;
-        if (central_adopt_slab(racing[k], cls))
-            atomic_fetch_add(&won[k], 1);
-    }
-    return NULL;
-}
-
-static void *refill_adopter(void *arg)
-{
-    (void)arg;
-    pthread_barrier_wait(&go);
-    slab_meta_t *s;
-    while ((s = central_adopt(cls)) != NULL)
-        for (unsigned k = 0; k < ORPHANS; k++)
-            if (racing[k] == s)
-                atomic_fetch_add(&won[k], 1);
-    return NULL;
-}
-
-static void adopted_at_free_exactly_once(void)
-{
-    uint32_t slabs0 = class_slabs();
-    for (int i = 0; i < ORPHANS; i++) {
-        racing[i] = slab_claim(cls);
-        CHECK(racing[i] != NULL, "slab_claim(%u) #%d returned NULL", cls, i);
-        central_orphan(racing[i]);
-    }
-    pthread_t t[ADOPTERS + 1];
-    CHECK(pthread_barrier_init(&go, NULL, ADOPTERS + 1) == 0, "pthread_barrier_init");
-    for (int i = 0; i < ADOPTERS; i++)
-        CHECK(pthread_create(&t[i], NULL, slab_adopter, (void *)(uintptr_t)i) == 0, "pthread_create");
-    CHECK(pthread_create(&t[ADOPTERS], NULL, refill_adopter, NULL) == 0, "pthread_create");
-    for (int i = 0; i <= ADOPTERS; i++)
-        pthread_join(t[i], NULL);
-    pthread_barrier_destroy(&go);
-    for (int i = 0; i < ORPHANS; i++)
-        CHECK(atomic_load(&won[i]) == 1, "orphan %d adopted %d times", i, atomic_load(&won[i]));
-    CHECK(central_adopt(cls) == NULL, "an orphan is left after every one was adopted");
-    CHECK(!central_adopt_slab(racing[0], cls), "an adopted slab was adopted again");
-    for (int i = 0; i < ORPHANS; i++)
-        slab_release(racing[i]);
-    CHECK(class_slabs() == slabs0, "%u slabs of class %u left after releasing the adopted ones",
-          class_slabs() - slabs0, cls);
-    OK("%d orphans, %d threads adopting them by slab (at a free) and one at its refills: each adopted exactly "
-       "once", ORPHANS, ADOPTERS);
-}
-
 int main(void)
 {
     hak_free(hak_malloc(1)); /* start the library */
@@ -220,6 +145,5 @@ int main(void)
     CHECK(cls < HAK_NUM_CLASSES, "no class for 3000 B");
     alloc_one_and_adopt();
     adopted_exactly_once();
-    adopted_at_free_exactly_once();
     return 0;
 }
