@@ -40,8 +40,3 @@ void hak_report_double_free(const char *what, void *p) {
 void hak_report_bad_link(void *at, void *link) {
     hak_fatal("hakmem: corrupted free list: free block %p links to %p (a write after free?)", at, link);
 }
-
-void free_check_boundary(void *p, unsigned cls, const char *what) {
-    if (HAK_UNLIKELY(!block_at_boundary(p, cls)))
-        hak_report_bad_free(what, p, HAK_MSG_INTERIOR);
-}

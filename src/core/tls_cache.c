@@ -245,10 +245,8 @@ void tls_free_remote(void *p, uint32_t tag) {
         HAK_COUNTS_SETTLE();
         return;
     }
-    /* Inline: as a call (with the name of the caller to report) it was 16 instructions of the
-     * remote free's 113 (`workloads prodcon`, callgrind). */
     unsigned cls = tag & HAK_TAG_CLASS_MASK;
-    if (HAK_UNLIKELY(!block_at_boundary(p, cls))) hak_report_bad_free("free", p, HAK_MSG_INTERIOR);
+    free_check_boundary(p, cls, "free");
     slab_meta_t *s = slab_of_class(p, cls);
     block_set_free_key(p);
     /* Kept in the remote cache, which a thread that only frees joins by registering here, so that

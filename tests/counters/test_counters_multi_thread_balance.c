@@ -158,7 +158,7 @@ static void check_balance(const char *when, const snap_t *a, const snap_t *b, lo
     int64_t new_slabs = DELTA(*a, *b, slab_claimed_sync) + DELTA(*a, *b, slab_from_ring) + DELTA(*a, *b, slab_adopted);
     CHECK(new_slabs <= DELTA(*a, *b, malloc_tls_miss), "%s: %lld new slabs for %lld misses", when,
           (long long)new_slabs, (long long)DELTA(*a, *b, malloc_tls_miss));
-    int64_t refilled = DELTA(*a, *b, refill_from_slab_free) + DELTA(*a, *b, refill_carved) + DELTA(*a, *b, remote_collected);
+    int64_t refilled = refill_blocks(a, b);
     CHECK(refilled >= DELTA(*a, *b, malloc_tls_miss), "%s: %lld blocks refilled for %lld misses", when,
           (long long)refilled, (long long)DELTA(*a, *b, malloc_tls_miss));
     /* Since the process started: no block is collected from a remote list that was not pushed. */
