@@ -49,9 +49,9 @@ void slab_reset_unused(slab_meta_t *s) HAK_INTERNAL;
  * owner as its tag named it, to tell that owner (hak_remote_epoch). The remote word counts blocks
  * in 16 bits: n plus what is there never exceeds a slab's capacity (at most 4096 blocks). */
 void slab_push_remote_chain(slab_meta_t *s, void *head, void *tail, uint32_t n, uint32_t owner_bits) HAK_INTERNAL;
-/* Per owner id (modulo the table size): bumped each time a slab of that owner gets its first
- * remote block since its owner last collected, so the owner looks through its full slabs only
- * when one of them may have blocks again. Ids that share an entry only cost extra looks. */
+/* Per owner id (modulo the table size): bumped each time a slab on that owner's full list gets its
+ * first remote block since its owner last collected, so the owner looks through its full slabs
+ * only when one of them may have blocks again. Ids that share an entry only cost extra looks. */
 #define HAK_REMOTE_EPOCHS 65536
 extern _Atomic uint32_t hak_remote_epoch[HAK_REMOTE_EPOCHS] HAK_INTERNAL;
 HAK_INLINE _Atomic uint32_t *remote_epoch_of(uint32_t owner_bits) {

@@ -116,6 +116,7 @@ void slab_format(slab_meta_t *m, unsigned cls) {
     m->next = m->prev = NULL;
     m->cls = (uint8_t)cls;
     atomic_store_explicit(&m->remote, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->on_full_list, false, memory_order_relaxed);
     slab_set_tag(m, slab_tag_make(HAK_TAG_NO_OWNER, cls));
     atomic_fetch_add_explicit(&hak_class_slabs[cls], 1, memory_order_relaxed);
 }

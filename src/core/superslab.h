@@ -52,10 +52,14 @@ typedef struct slab_meta {
     bool      adopted;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
-    /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release), the
-     * owner takes all (exchange, acquire). Its own cache line: remote frees must not bounce the
+    /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release or
+     * stronger), the owner takes all (exchange, acquire). Its own cache line: remote frees must not bounce the
      * line the owner works on. */
     _Alignas(64) _Atomic uintptr_t remote;
+    /* On its owner's full list (thread_heap.c): a free that makes the remote list non-empty then
+     * bumps the owner's epoch (slab_blocks.h), which is what sends the owner to look there. On the
+     * remote word's line, which such a free has just written. */
+    _Atomic bool on_full_list;
 } slab_meta_t;
 
 typedef struct superslab {

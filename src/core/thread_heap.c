@@ -168,8 +168,30 @@ static slab_meta_t *new_slab(unsigned cls) {
     return s;
 }
 
+/* s leaves the full list (to avail, the park, its SuperSlab or the orphans): frees of its blocks
+ * stop bumping our epoch. Relaxed: a free that still sees the flag bumps once more, a hint. */
+static void unlist_full(slab_meta_t *s) {
+    if (s->list == LIST_FULL) atomic_store_explicit(&s->on_full_list, false, memory_order_relaxed);
+}
+
+/* s had nothing to give: list it as full, unless a remote free came in since slab_take looked.
+ * The flag's store and the remote word's load are seq_cst, against the free's seq_cst CAS and flag
+ * load (slab_push_remote_chain): either that free sees the flag and bumps the epoch, or we see its
+ * block here. So a full slab's remote blocks are always announced. False: s stays on avail. */
+static bool list_as_full(heap_class_t *h, slab_meta_t *s) {
+    atomic_store_explicit(&s->on_full_list, true, memory_order_seq_cst);
+    if (atomic_load_explicit(&s->remote, memory_order_seq_cst)) {
+        atomic_store_explicit(&s->on_full_list, false, memory_order_relaxed);
+        return false;
+    }
+    slab_list_remove(&h->avail, s);
+    s->list = LIST_FULL;
+    slab_list_add(&h->full, s);
+    return true;
+}
+
 /* A full slab that other threads have given blocks back to, moved to avail; or NULL. Looked for
- * only when a remote free reached one of our slabs since we last looked everywhere (each look is
+ * only when a remote free reached one of our full slabs since we last looked everywhere (each look is
  * a cache miss per slab: 64 of them cost a growing heap's malloc 5-20 us). The full list rotates,
  * so every full slab is looked at in turn; the epoch counts as seen only once a look found a slab
  * or covered the whole list. */
@@ -184,6 +206,7 @@ static slab_meta_t *full_with_remote(heap_class_t *h) {
     for (int i = 0; i < FULL_SCAN && h->full; i++) {
         slab_meta_t *s = h->full;
         if (atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+            unlist_full(s);
             slab_list_remove(&h->full, s);
             s->list = LIST_AVAIL;
             slab_list_add(&h->avail, s);
@@ -222,9 +245,7 @@ uint32_t heap_refill(unsigned cls, uint32_t room, void **out) {
             if (!s->free && s->carved == s->capacity) prefetch_next_slab(h, s, cls);
             return n;
         }
-        slab_list_remove(&h->avail, s);   /* nothing left in it: park it */
-        s->list = LIST_FULL;
-        slab_list_add(&h->full, s);
+        list_as_full(h, s);   /* nothing left in it, unless a remote free just came */
     }
 }
 
@@ -236,6 +257,7 @@ static slab_meta_t **list_of(heap_class_t *h, slab_meta_t *s) {
 
 static void release(heap_class_t *h, slab_meta_t *s) {
     if (s->list == LIST_EMPTY) parked_bytes -= HAK_SLAB_SIZE;
+    unlist_full(s);
     slab_list_remove(list_of(h, s), s);
     s->list = LIST_NONE;
     slab_release(s);
@@ -251,6 +273,7 @@ static void maybe_release(heap_class_t *h, slab_meta_t *s) {
         return;
     }
     slab_list_remove(list_of(h, s), s);
+    unlist_full(s);
     s->free = NULL;
     s->nfree = 0;
     s->carved = 0;
@@ -276,6 +299,7 @@ void *heap_give_back(unsigned cls, void *head, uint32_t n) {
         s->free = head;
         s->nfree++;
         if (s->list == LIST_FULL) {
+            unlist_full(s);
             slab_list_remove(&h->full, s);
             s->list = LIST_AVAIL;
             slab_list_add(&h->avail, s);
@@ -311,6 +335,7 @@ static void give_up_class(unsigned cls) {
     for (int l = 0; l < 3; l++) {
         while ((s = *lists[l])) {
             slab_list_remove(lists[l], s);
+            unlist_full(s);
             s->list = LIST_NONE;
             if (slab_is_unused(s) && release_empty && empty_kept++ >= ORPHAN_EMPTY_KEEP) {
                 slab_release(s);
@@ -368,6 +393,7 @@ void heap_atfork_parent(void)  { pthread_mutex_unlock(&id_lock); }
 static void orphan_if_other(slab_meta_t *m, uint32_t tag) {
     uint32_t owner = tag & ~HAK_TAG_CLASS_MASK;
     if (owner == HAK_TAG_NO_OWNER || owner == owner_bits) return;
+    unlist_full(m);
     m->list = LIST_NONE;
     central_orphan(m);
 }
