@@ -52,9 +52,9 @@ typedef struct slab_meta {
     bool      adopted;
     /* When the slab was last released: a hint for the purger's delay, so relaxed. */
     _Atomic uint64_t freed_at_ms;
-    /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, release or
-     * stronger), the owner takes all (exchange, acquire). Its own cache line: remote frees must not bounce the
-     * line the owner works on. */
+    /* Blocks freed by other threads (see HAK_REMOTE_*): any thread pushes (CAS, seq_cst: see
+     * slab_push_remote_chain), the owner takes all (exchange, acquire). Its own cache line: remote
+     * frees must not bounce the line the owner works on. */
     _Alignas(64) _Atomic uintptr_t remote;
     /* On its owner's full list (thread_heap.c): a free that makes the remote list non-empty then
      * bumps the owner's epoch (slab_blocks.h), which is what sends the owner to look there. On the

@@ -174,27 +174,27 @@ static void unlist_full(slab_meta_t *s) {
     if (s->list == LIST_FULL) atomic_store_explicit(&s->on_full_list, false, memory_order_relaxed);
 }
 
-/* s had nothing to give: list it as full, unless a remote free came in since slab_take looked.
- * The flag's store and the remote word's load are seq_cst, against the free's seq_cst CAS and flag
- * load (slab_push_remote_chain): either that free sees the flag and bumps the epoch, or we see its
- * block here. So a full slab's remote blocks are always announced. False: s stays on avail. */
-static bool list_as_full(heap_class_t *h, slab_meta_t *s) {
+/* s had nothing to give: list it as full, unless a remote free came in since slab_take looked (then
+ * it stays at the head of avail, and the caller's next take collects it). The flag's store and the
+ * remote word's load are seq_cst, against the free's seq_cst CAS and flag load
+ * (slab_push_remote_chain): either that free sees the flag and bumps the epoch, or we see its block
+ * here. So a full slab's remote blocks are always announced. */
+static void list_as_full(heap_class_t *h, slab_meta_t *s) {
     atomic_store_explicit(&s->on_full_list, true, memory_order_seq_cst);
     if (atomic_load_explicit(&s->remote, memory_order_seq_cst)) {
         atomic_store_explicit(&s->on_full_list, false, memory_order_relaxed);
-        return false;
+        return;
     }
     slab_list_remove(&h->avail, s);
     s->list = LIST_FULL;
     slab_list_add(&h->full, s);
-    return true;
 }
 
 /* A full slab that other threads have given blocks back to, moved to avail; or NULL. Looked for
- * only when a remote free reached one of our full slabs since we last looked everywhere (each look is
- * a cache miss per slab: 64 of them cost a growing heap's malloc 5-20 us). The full list rotates,
- * so every full slab is looked at in turn; the epoch counts as seen only once a look found a slab
- * or covered the whole list. */
+ * only when a remote free reached one of our full slabs since we last looked everywhere (each
+ * look is a cache miss per slab: 64 of them cost a growing heap's malloc 5-20 us). The full list
+ * rotates, so every full slab is looked at in turn; the epoch counts as seen only once a look
+ * found a slab or covered the whole list. */
 static slab_meta_t *full_with_remote(heap_class_t *h) {
     uint32_t epoch = atomic_load_explicit(remote_epoch_of(owner_bits), memory_order_relaxed);
     if (!h->full) return NULL;
