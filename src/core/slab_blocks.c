@@ -23,7 +23,7 @@ void slab_push_remote_chain(slab_meta_t *s, void *head, void *tail, uint32_t n, 
     /* The owner's epoch is bumped only for a slab on its full list: a slab on its avail list is
      * looked at anyway. Bumped for every slab, the epoch's line went to the freeing core and back
      * to the owner's at each look (`workloads server`, 2 threads: 14% of pushes bumped, and the
-     * bump was 44% of this function's samples; 19% of them were for full slabs).
+     * bump was a third of this function's samples; 19% of them were for full slabs).
      * Why no bump is lost: the CAS above and the flag's load are seq_cst, and so are the owner's
      * store of the flag and its load of the remote word before it lists the slab as full
      * (thread_heap.c, list_as_full): of the two, one sees the other's write, so either this free
