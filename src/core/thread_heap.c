@@ -174,6 +174,14 @@ static void unlist_full(slab_meta_t *s) {
     if (s->list == LIST_FULL) atomic_store_explicit(&s->on_full_list, false, memory_order_relaxed);
 }
 
+/* s, on the full list, has blocks again (remote frees, or its owner gave some back): to avail. */
+static void full_to_avail(heap_class_t *h, slab_meta_t *s) {
+    unlist_full(s);
+    slab_list_remove(&h->full, s);
+    s->list = LIST_AVAIL;
+    slab_list_add(&h->avail, s);
+}
+
 /* s had nothing to give: list it as full, unless a remote free came in since slab_take looked (then
  * it stays at the head of avail, and the caller's next take collects it). The flag's store and the
  * remote word's load are seq_cst, against the free's seq_cst CAS and flag load
@@ -206,10 +214,7 @@ static slab_meta_t *full_with_remote(heap_class_t *h) {
     for (int i = 0; i < FULL_SCAN && h->full; i++) {
         slab_meta_t *s = h->full;
         if (atomic_load_explicit(&s->remote, memory_order_relaxed)) {
-            unlist_full(s);
-            slab_list_remove(&h->full, s);
-            s->list = LIST_AVAIL;
-            slab_list_add(&h->avail, s);
+            full_to_avail(h, s);
             h->avail = s;
             return s;
         }
@@ -298,12 +303,7 @@ void *heap_give_back(unsigned cls, void *head, uint32_t n) {
         block_set_next(head, s->free);
         s->free = head;
         s->nfree++;
-        if (s->list == LIST_FULL) {
-            unlist_full(s);
-            slab_list_remove(&h->full, s);
-            s->list = LIST_AVAIL;
-            slab_list_add(&h->avail, s);
-        }
+        if (s->list == LIST_FULL) full_to_avail(h, s);
         if (s->nfree == s->carved && slab_is_unused(s)) maybe_release(h, s);
         head = next;
     }
